@@ -1,0 +1,49 @@
+"""Shared fixtures: a small model and batch that exercise every kind of input."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from wdnumpy import Batch, EmbeddingField, WideDeep, bags_from_lists
+
+N = 8
+WIDE_DIM = 11
+FIELDS = (
+    EmbeddingField("country", vocab_size=5, dim=3),
+    EmbeddingField("installed", vocab_size=7, dim=2, multivalent=True, pooling="sum"),
+    EmbeddingField("genres", vocab_size=4, dim=2, multivalent=True, pooling="mean"),
+)
+
+
+def make_batch(seed=0):
+    """A batch with weighted wide entries, repeated ids in a field, in a bag and across bags,
+    an empty bag, continuous features and per-example weights."""
+    rng = np.random.default_rng(seed)
+    n = N
+    rows = np.repeat(np.arange(n), 3)
+    cols = rng.integers(0, WIDE_DIM, rows.size)  # the same column in many rows
+    vals = rng.choice([1.0, 1.0, 0.5, 2.0], rows.size)  # binary and weighted entries
+    wide = sp.csr_matrix((vals, (rows, cols)), shape=(n, WIDE_DIM))
+    country = np.array([0, 1, 1, 4, 0, 0, 2, 1])  # repeated ids across rows
+    installed = bags_from_lists([[1, 1, 2], [3], [], [5, 0, 5, 5], [1], [2, 2, 6], [4], [1, 3]], 7)
+    genres = bags_from_lists([[0, 1], [1, 1], [3], [], [2, 0], [0], [1, 2, 3], [3, 3]], 4)
+    return Batch(
+        wide=wide,
+        categorical={"country": country, "installed": installed, "genres": genres},
+        continuous=rng.standard_normal((n, 2)),
+        labels=rng.integers(0, 2, n).astype(float),
+        weights=rng.random(n) + 0.2,
+    )
+
+
+def make_model(mode="wide_deep", seed=1, dtype=np.float64, hidden=(6, 4)):
+    model = WideDeep(wide_dim=WIDE_DIM, fields=FIELDS, n_continuous=2, hidden=hidden, mode=mode,
+                     dtype=dtype, seed=seed)
+    if model.uses_wide:  # wide weights start at zero; make them non-trivial for the checks
+        model.params["wide.w"][:] = np.random.default_rng(seed + 100).standard_normal(WIDE_DIM)
+    model.params["bias"][:] = 0.3
+    return model
+
+
+@pytest.fixture
+def batch():
+    return make_batch()

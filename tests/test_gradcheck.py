@@ -1,0 +1,62 @@
+"""The gradient checker itself: it must pass right gradients and fail wrong ones."""
+import numpy as np
+import pytest
+
+from wdnumpy import gradcheck
+from wdnumpy.losses import sigmoid, sigmoid_cross_entropy_forward
+
+
+def test_numerical_gradient_of_known_function_restores_input():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    original = x.copy()
+    grad = gradcheck.numerical_gradient(lambda: float(np.sum(x ** 3)), x)
+    np.testing.assert_allclose(grad, 3 * original ** 2, rtol=1e-9)
+    np.testing.assert_array_equal(x, original)
+
+
+def test_relative_error_definition():
+    assert gradcheck.relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
+    assert gradcheck.relative_error([1.0, 0.0], [0.0, 0.0]) == pytest.approx(1.0)
+    assert gradcheck.relative_error([2.0, 4.0], [2.0, 3.0]) == pytest.approx(1 / 7)
+    assert gradcheck.relative_error([0.0], [0.0]) == 0.0  # both zero: the 1e-8 floor, no 0/0
+    with pytest.raises(ValueError, match="shapes"):
+        gradcheck.relative_error(np.zeros(2), np.zeros(3))
+
+
+def test_rejects_float32():
+    with pytest.raises(ValueError, match="float64"):
+        gradcheck.numerical_gradient(lambda: 0.0, np.zeros(3, dtype=np.float32))
+
+
+def test_report_fails_a_sum_instead_of_mean_backward():
+    """The checker catches the classic bug of a gradient without the 1/N of the mean."""
+    rng = np.random.default_rng(0)
+    z, y = rng.standard_normal(6), rng.integers(0, 2, 6).astype(float)
+    right = {"z": (sigmoid(z) - y) / 6}
+    wrong = {"z": sigmoid(z) - y}
+    f = lambda: sigmoid_cross_entropy_forward(z, y)[0]  # noqa: E731
+    good = gradcheck.check_gradients(f, {"z": z}, right)
+    bad = gradcheck.check_gradients(f, {"z": z}, wrong)
+    assert good.passed and good.max_error < 1e-9
+    assert not bad.passed and bad.max_error > 0.5
+    text = str(bad)
+    assert "z" in text and "FAIL" in text and "PASS" in str(good)
+
+
+def test_missing_analytic_gradient_is_an_error():
+    x = np.zeros(2)
+    with pytest.raises(ValueError, match="no analytic gradient"):
+        gradcheck.check_gradients(lambda: float(x.sum()), {"x": x}, {})
+
+
+def test_check_layer_catches_a_wrong_backward():
+    def forward(x):
+        return 2 * x, None
+
+    def wrong_backward(dout, cache):
+        return dout  # forgot the factor 2
+
+    report = gradcheck.check_layer(forward, wrong_backward, {"x": np.ones(3)}, wrt="x")
+    assert not report.passed
+    with pytest.raises(ValueError, match="gradients"):
+        gradcheck.check_layer(forward, lambda d, c: (d, d), {"x": np.ones(3)}, wrt="x")

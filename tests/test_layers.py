@@ -1,0 +1,166 @@
+"""Every layer's backward against finite differences, and the classic backward bugs."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from wdnumpy import bags_from_lists, layers
+from wdnumpy.gradcheck import check_layer
+
+BOUND = 1e-7
+rng = np.random.default_rng(42)
+
+
+def weighted_csr():
+    """(5, 6) CSR with weighted entries and column 2 in every row."""
+    rows = np.array([0, 0, 1, 1, 2, 3, 3, 3, 4, 4])
+    cols = np.array([2, 5, 2, 0, 2, 2, 1, 4, 2, 5])
+    vals = np.array([1.0, 1.0, 0.5, 1.0, 2.0, 1.0, 1.0, 3.0, 1.0, 0.25])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(5, 6))
+
+
+def test_sparse_linear_gradient():
+    report = check_layer(layers.sparse_linear_forward, layers.sparse_linear_backward,
+                         {"X": weighted_csr(), "w": rng.standard_normal(6)}, wrt="w")
+    assert report.passed, report
+
+
+def test_sparse_linear_returns_touched_rows_only():
+    X = weighted_csr()
+    dy = rng.standard_normal(5)
+    _, cache = layers.sparse_linear_forward(X, np.zeros(6))
+    g = layers.sparse_linear_backward(dy, cache)
+    assert g.rows.tolist() == [0, 1, 2, 4, 5]  # column 3 is never active
+    np.testing.assert_allclose(g.to_dense(), X.T @ dy, rtol=1e-14)
+
+
+def test_embedding_gradient_with_repeated_ids():
+    report = check_layer(layers.embedding_forward, layers.embedding_backward,
+                         {"ids": np.array([3, 0, 3, 3, 1]), "E": rng.standard_normal((4, 2))}, wrt="E")
+    assert report.passed, report
+
+
+@pytest.mark.parametrize("pooling", ["sum", "mean"])
+def test_bag_embedding_gradient(pooling):
+    bags = bags_from_lists([[1, 1, 2], [], [0, 2, 2, 2], [1]], 4)  # repeats in and across bags, an empty bag
+    report = check_layer(layers.bag_embedding_forward, layers.bag_embedding_backward,
+                         {"bags": bags, "E": rng.standard_normal((4, 3)), "pooling": pooling}, wrt="E")
+    assert report.passed, report
+
+
+def test_bag_embedding_weighted_entries_gradient():
+    bags = sp.csr_matrix(np.array([[0.5, 0, 2.0], [0, 1.5, 0.5]]))
+    report = check_layer(layers.bag_embedding_forward, layers.bag_embedding_backward,
+                         {"bags": bags, "E": rng.standard_normal((3, 2)), "pooling": "mean"}, wrt="E")
+    assert report.passed, report
+
+
+def test_bag_pooling_values():
+    E = np.arange(8.0).reshape(4, 2)
+    bags = bags_from_lists([[1, 1, 3], []], 4)
+    out_sum, _ = layers.bag_embedding_forward(bags, E, "sum")
+    out_mean, _ = layers.bag_embedding_forward(bags, E, "mean")
+    np.testing.assert_array_equal(out_sum, [[2 * 2 + 6, 2 * 3 + 7], [0, 0]])
+    np.testing.assert_allclose(out_mean, [[10 / 3, 13 / 3], [0, 0]])
+    with pytest.raises(ValueError, match="pooling"):
+        layers.bag_embedding_forward(bags, E, "max")
+
+
+def test_single_id_equals_one_element_bag():
+    E = rng.standard_normal((5, 3))
+    ids = np.array([4, 0, 4, 2])
+    gathered, c1 = layers.embedding_forward(ids, E)
+    pooled, c2 = layers.bag_embedding_forward(bags_from_lists([[i] for i in ids], 5), E)
+    np.testing.assert_allclose(gathered, pooled)
+    dout = rng.standard_normal((4, 3))
+    np.testing.assert_allclose(layers.embedding_backward(dout, c1).to_dense(),
+                               layers.bag_embedding_backward(dout, c2).to_dense())
+
+
+def test_affine_gradient():
+    report = check_layer(layers.affine_forward, layers.affine_backward,
+                         {"x": rng.standard_normal((5, 4)), "W": rng.standard_normal((4, 3)),
+                          "b": rng.standard_normal(3)}, wrt=("x", "W", "b"))
+    assert report.passed, report
+
+
+def test_affine_without_bias_gradient():
+    def backward(dout, cache):
+        dx, dW, db = layers.affine_backward(dout, cache)
+        assert db is None
+        return dx, dW
+
+    report = check_layer(layers.affine_forward, backward,
+                         {"x": rng.standard_normal((5, 4)), "W": rng.standard_normal((4, 1)), "b": None},
+                         wrt=("x", "W"))
+    assert report.passed, report
+
+
+def test_relu_gradient_away_from_kink():
+    x = rng.standard_normal((6, 5))
+    x = np.where(np.abs(x) < 0.1, 0.5, x)  # centered differences across the kink at 0 are not defined
+    report = check_layer(layers.relu_forward, layers.relu_backward, {"x": x}, wrt="x")
+    assert report.passed, report
+
+
+def test_sum_by_index_adds_repeats_that_fancy_index_drops():
+    index = np.array([2, 0, 2, 2, 5])
+    values = np.array([1.0, 10.0, 100.0, 1000.0, 3.0])
+    naive = np.zeros(6)
+    naive[index] += values  # the classic bug: only one of the three 2s survives
+    rows, sums = layers.sum_by_index(index, values)
+    assert rows.tolist() == [0, 2, 5]
+    assert sums.tolist() == [10.0, 1101.0, 3.0]
+    assert naive[2] != 1101.0
+    matrix_values = np.stack([values, -values], axis=1)
+    rows2, sums2 = layers.sum_by_index(index, matrix_values)
+    reference = np.zeros((6, 2))
+    np.add.at(reference, index, matrix_values)
+    np.testing.assert_array_equal(reference[rows2], sums2)
+
+
+def test_sum_by_index_empty():
+    rows, sums = layers.sum_by_index(np.array([], dtype=np.int64), np.zeros((0, 3)))
+    assert rows.shape == (0,) and sums.shape == (0, 3)
+
+
+BACKWARD_CASES = {
+    "sparse_linear": (layers.sparse_linear_forward, layers.sparse_linear_backward,
+                      lambda: {"X": weighted_csr(), "w": rng.standard_normal(6)}),
+    "embedding": (layers.embedding_forward, layers.embedding_backward,
+                  lambda: {"ids": np.array([1, 1, 0]), "E": rng.standard_normal((3, 2))}),
+    "bag_mean": (layers.bag_embedding_forward, layers.bag_embedding_backward,
+                 lambda: {"bags": bags_from_lists([[1, 1], [0, 2]], 3), "E": rng.standard_normal((3, 2)),
+                          "pooling": "mean"}),
+    "affine": (layers.affine_forward, layers.affine_backward,
+               lambda: {"x": rng.standard_normal((3, 4)), "W": rng.standard_normal((4, 2)),
+                        "b": rng.standard_normal(2)}),
+    "relu": (layers.relu_forward, layers.relu_backward, lambda: {"x": rng.standard_normal((3, 4))}),
+}
+
+
+def snapshot(value):
+    return value.copy() if isinstance(value, np.ndarray) or sp.issparse(value) else value
+
+
+def same(a, b):
+    if sp.issparse(a):
+        return (a != b).nnz == 0
+    return np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+
+
+@pytest.mark.parametrize("name", sorted(BACKWARD_CASES))
+def test_forward_and_backward_leave_dout_and_inputs_untouched(name):
+    """Catches ``dx = dout; dx[x <= 0] = 0`` and its cousins."""
+    forward, backward, make_inputs = BACKWARD_CASES[name]
+    inputs = make_inputs()
+    before = {k: snapshot(v) for k, v in inputs.items()}
+    out, cache = forward(**inputs)
+    dout = rng.standard_normal(out.shape)
+    dout_before = dout.copy()
+    results = backward(dout, cache)
+    assert np.array_equal(dout, dout_before), "backward changed dout in place"
+    for key, value in inputs.items():
+        assert same(value, before[key]), f"{name} changed input {key!r} in place"
+    for result in results if isinstance(results, tuple) else (results,):
+        if isinstance(result, np.ndarray):
+            assert not np.shares_memory(result, dout), "a gradient aliases dout"

@@ -1,0 +1,63 @@
+"""The batch a Wide & Deep model consumes: the hand-over point between features and model.
+
+A :class:`Batch` holds, for N examples,
+
+- ``wide``: an (N, D) CSR matrix of the wide part's features ``[x, φ(x)]``;
+- ``categorical``: for each categorical field, either an (N,) array of ids
+  (single-valued field) or an (N, V) CSR matrix of id counts (a multivalent
+  field, one bag per row);
+- ``continuous``: an (N, C) dense matrix;
+- ``labels`` (N,) in {0, 1} and optional per-example ``weights`` (N,).
+
+Any part may be ``None`` when the model does not use it. Shapes follow the
+glossary in :mod:`wdnumpy.layers`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def bags_from_lists(bags, vocab_size: int) -> sp.csr_matrix:
+    """Build the (N, V) CSR count matrix of a multivalent field from lists of ids.
+
+    ``bags_from_lists([[3, 1, 3], []], 5)`` has row 0 = {1: 1, 3: 2} and an empty row 1.
+    """
+    lengths = np.fromiter((len(b) for b in bags), dtype=np.int64, count=len(bags))
+    ids = np.fromiter((i for b in bags for i in b), dtype=np.int64, count=int(lengths.sum()))
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"bag ids must lie in [0, {vocab_size}), got values from {ids.min()} to {ids.max()}")
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    matrix = sp.csr_matrix((np.ones(ids.size), ids, indptr), shape=(len(bags), vocab_size))
+    matrix.sum_duplicates()  # a repeated id becomes one entry with its count
+    return matrix
+
+
+@dataclass
+class Batch:
+    """Inputs (and optionally labels) of N examples; see the module docstring."""
+
+    wide: sp.csr_matrix | None = None
+    categorical: dict = field(default_factory=dict)
+    continuous: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    weights: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        for part in (self.wide, self.continuous, self.labels, *self.categorical.values()):
+            if part is not None:
+                return part.shape[0]
+        return 0
+
+    def take(self, rows: np.ndarray) -> "Batch":
+        """The examples at ``rows`` (an index array or slice), as a new Batch."""
+        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+        return Batch(
+            wide=pick(self.wide),
+            categorical={name: values[rows] for name, values in self.categorical.items()},
+            continuous=pick(self.continuous),
+            labels=pick(self.labels),
+            weights=pick(self.weights),
+        )
