@@ -1,0 +1,148 @@
+"""Adult, the synthetic app store, and CSV loading."""
+import gzip
+
+import numpy as np
+import pytest
+
+from wdnumpy import WideDeep
+from wdnumpy.datasets import (adult_spec, app_store_spec, binary_labels, load_adult, load_csv, make_app_store,
+                              read_csv)
+from wdnumpy.features import Categorical, FeatureSpec, Numeric
+
+
+@pytest.fixture(scope="module")
+def adult():
+    return load_adult("train"), load_adult("test")
+
+
+def test_adult_original_split(adult):
+    (train, y_train), (test, y_test) = adult
+    assert len(y_train) == 32_561 and len(y_test) == 16_281
+    assert 0.23 < y_train.mean() < 0.25 and 0.23 < y_test.mean() < 0.25
+    assert set(np.unique(y_train)) == {0.0, 1.0}
+    assert "income_bracket" not in train and len(train["age"]) == 32_561
+
+
+def test_adult_spec_builds_a_model(adult):
+    (train, y_train), (test, y_test) = adult
+    spec = adult_spec().fit(train)
+    batch = spec.transform(test, y_test)
+    assert batch.wide.shape[0] == 16_281
+    # 8 base columns + age bucket + 3 crosses, each exactly one active feature per row
+    assert np.all(np.diff(batch.wide.indptr) == 12)
+    assert batch.continuous.shape == (16_281, 5)
+    assert np.all((batch.continuous >= 0) & (batch.continuous <= 1))
+    model = WideDeep(**spec.model_kwargs(), seed=0)
+    assert all(f.dim == 8 for f in model.fields) and len(model.fields) == 8
+    assert 0.5 < model.loss(batch.take(np.arange(500)), backward=False) < 1.5
+
+
+def test_app_store_is_seeded_and_consistent():
+    a, b = make_app_store(n_train=3000, n_test=2000, seed=3), make_app_store(n_train=3000, n_test=2000, seed=3)
+    c = make_app_store(n_train=3000, n_test=2000, seed=4)
+    np.testing.assert_array_equal(a.test_prob, b.test_prob)
+    assert np.array_equal(a.train["installed"], b.train["installed"])
+    assert not np.array_equal(a.test_prob, c.test_prob)
+    assert len(a.train_labels) == 3000 and len(a.test_labels) == 2000
+    assert np.all((a.test_prob > 0) & (a.test_prob < 1))
+    # labels are draws from the true probabilities
+    assert abs(a.train_labels.mean() - a.train_prob.mean()) < 0.03
+
+
+def active_pairs(columns, rows):
+    pairs = set()
+    for r in rows:
+        for app in columns["installed"][r].split("|"):
+            pairs.add((int(app[3:]), int(columns["impression"][r][3:])))
+    return pairs
+
+
+def test_app_store_slices_separate_seen_from_unseen_niche_pairs():
+    data = make_app_store(n_train=20_000, n_test=5_000, seed=1)
+    niche = {tuple(p) for p in data.niche_pairs.tolist()}
+    in_training = active_pairs(data.train, range(len(data.train_labels))) & niche
+    counts = {s: int((data.test_slice == s).sum()) for s in ("seen", "unseen", "none")}
+    assert counts["seen"] > 50 and counts["unseen"] > 20, counts
+    for row in range(len(data.test_labels)):
+        row_niche = active_pairs(data.test, [row]) & niche
+        if data.test_slice[row] == "none":
+            assert not row_niche
+        elif data.test_slice[row] == "unseen":
+            assert row_niche - in_training  # a niche pair that never occurred in training
+        else:
+            assert row_niche and row_niche <= in_training
+
+
+def test_app_store_true_probability_carries_the_niche_effects():
+    data = make_app_store(n_train=2000, n_test=4000, seed=2)
+    logit = np.log(data.test_prob / (1 - data.test_prob))
+    has_niche = data.test_slice != "none"
+    # niche effects are ±2..4, so niche rows spread the logits much wider
+    assert np.std(logit[has_niche]) > 1.5 * np.std(logit[~has_niche])
+
+
+def test_app_store_spec_transforms():
+    data = make_app_store(n_train=2000, n_test=500, seed=0)
+    spec = app_store_spec().fit(data.train)
+    batch = spec.transform(data.test, data.test_labels)
+    bag_sizes = np.array([len(s.split("|")) for s in data.test["installed"]])
+    # one cross per installed app, plus the impression itself
+    np.testing.assert_array_equal(np.diff(batch.wide.indptr), bag_sizes + 1)
+    assert WideDeep(**spec.model_kwargs(), hidden=(8,)).predict_proba(batch).shape == (500,)
+
+
+# -- CSV ------------------------------------------------------------------------
+
+def write(tmp_path, name, text, compress=False):
+    path = tmp_path / name
+    if compress:
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+RATINGS = """user_id,movie_id,genres,age,rating
+1,10,Comedy|Drama,25,5
+1,11,Action,25,3
+2,10,Comedy|Drama,41,4
+
+3,12,Horror, 19 ,1
+"""
+
+
+def test_csv_with_threshold_label_feeds_a_spec(tmp_path):
+    columns, labels = load_csv(write(tmp_path, "r.csv.gz", RATINGS, compress=True), "rating", threshold=4)
+    assert labels.tolist() == [1, 0, 1, 0]
+    assert columns["age"].tolist() == ["25", "25", "41", "19"]  # spaces stripped, blank line skipped
+    spec = FeatureSpec([Categorical("user_id"), Categorical("movie_id"), Numeric("age", n_quantiles=2)],
+                       wide=["user_id", "movie_id"], embeddings={"movie_id": 2}, continuous=["age"]).fit(columns)
+    assert spec.transform(columns, labels).wide.shape == (4, 4 + 4)  # 3 users, 3 movies, each + unknown
+
+
+def test_csv_labels_by_positive_value_or_already_binary(tmp_path):
+    path = write(tmp_path, "c.csv", "f,clicked\na,yes\nb,no\nc,yes\n")
+    assert load_csv(path, "clicked", positive="yes")[1].tolist() == [1, 0, 1]
+    path = write(tmp_path, "d.csv", "f,clicked\na,1\nb,0\n")
+    assert load_csv(path, "clicked")[1].tolist() == [1, 0]
+
+
+def test_csv_errors(tmp_path):
+    with pytest.raises(ValueError, match="empty file"):
+        read_csv(write(tmp_path, "empty.csv", ""))
+    with pytest.raises(ValueError, match="no data rows"):
+        read_csv(write(tmp_path, "header.csv", "a,b\n"))
+    with pytest.raises(ValueError, match=r"bad.csv, line 3: expected 2 fields, got 3"):
+        read_csv(write(tmp_path, "bad.csv", "a,b\n1,2\n1,2,3\n"))
+    with pytest.raises(ValueError, match="no such file"):
+        read_csv(tmp_path / "missing.csv")
+    path = write(tmp_path, "r.csv", RATINGS)
+    with pytest.raises(ValueError, match=r"unknown label column 'stars'"):
+        load_csv(path, "stars")
+    with pytest.raises(ValueError, match=r"'rating' is not binary with positive='5'"):
+        load_csv(path, "rating", positive="5")
+    with pytest.raises(ValueError, match=r"'rating', row 0: '5' is not 0 or 1"):
+        load_csv(path, "rating")
+    with pytest.raises(ValueError, match=r"column 'rating', row 1: 'x' is not a number"):
+        binary_labels(np.array(["1", "x"]), "rating", threshold=3)

@@ -1,0 +1,305 @@
+"""Data sets: the Adult census data, a synthetic app store like the paper's, and any CSV.
+
+Every loader returns raw columns (a dict ``name → (N,) array``, as
+:class:`~wdnumpy.features.FeatureSpec` consumes them) and labels (N,) in {0, 1}.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .features import (Bucketized, Categorical, Crossed, FeatureSpec, Multivalent, Numeric,
+                       parse_numbers)
+
+DATA_DIR = Path(os.environ.get("WDNUMPY_DATA", Path(__file__).resolve().parent.parent / "data"))
+
+
+# ---------------------------------------------------------------------------
+# CSV
+# ---------------------------------------------------------------------------
+
+def _open_text(path: Path):
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+
+
+def read_csv(path) -> dict:
+    """Read a CSV file with a header row into columns of strings.
+
+    Surrounding spaces are stripped and blank lines skipped; ``.gz`` files are
+    decompressed. A row with the wrong number of fields is an error that gives
+    its line number.
+
+    Returns
+    -------
+    columns : dict header name → (N,) str array
+    """
+    path = Path(path)
+    with _open_text(path) as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path}: empty file (expected a header row)")
+        header = [h.strip() for h in header]
+        if len(set(header)) != len(header) or "" in header:
+            raise ValueError(f"{path}, line 1: column names must be distinct and non-empty, got {header}")
+        rows = []
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != len(header):
+                raise ValueError(f"{path}, line {reader.line_num}: expected {len(header)} fields, got {len(row)}")
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no data rows after the header")
+    table = np.char.strip(np.array(rows, dtype=str))
+    return {name: table[:, j] for j, name in enumerate(header)}
+
+
+def binary_labels(values, column: str, positive=None, threshold: float | None = None) -> np.ndarray:
+    """Turn a label column into 0/1.
+
+    - ``threshold``: label 1 where the number is ≥ threshold (e.g. rating ≥ 4);
+    - ``positive``: label 1 where the value equals ``positive`` (a value or a list
+      of values); the column must then hold exactly two distinct values at most;
+    - neither: the values must already be 0 and 1.
+    """
+    values = np.asarray(values)
+    if threshold is not None:
+        return (parse_numbers(values, column) >= threshold).astype(np.float64)
+    text = np.char.strip(values.astype(str))
+    if positive is None:
+        bad = ~np.isin(text, ["0", "1", "0.0", "1.0"])
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"label column {column!r}, row {row}: {str(text[row])!r} is not 0 or 1 "
+                             "(give positive= or threshold= to turn it into a binary label)")
+        return text.astype(float)
+    positives = [str(p) for p in (positive if isinstance(positive, (list, tuple, set)) else [positive])]
+    is_positive = np.isin(text, positives)
+    negatives = np.unique(text[~is_positive])
+    if negatives.size > 1:
+        raise ValueError(f"label column {column!r} is not binary with positive={positive!r}: "
+                         f"it also holds {negatives.size} other values {negatives[:10].tolist()}")
+    return is_positive.astype(np.float64)
+
+
+def load_csv(path, label: str, positive=None, threshold: float | None = None):
+    """Load a CSV with a header and a label column.
+
+    Returns
+    -------
+    columns : dict name → (N,) str array, without the label column
+    labels : (N,) float64 in {0, 1}
+    """
+    columns = read_csv(path)
+    if label not in columns:
+        raise ValueError(f"{path}: unknown label column {label!r}; the file has {sorted(columns)}")
+    labels = binary_labels(columns.pop(label), label, positive, threshold)
+    return columns, labels
+
+
+# ---------------------------------------------------------------------------
+# Adult census income (UCI), the original split
+# ---------------------------------------------------------------------------
+
+ADULT_CATEGORICAL = ["workclass", "education", "marital_status", "occupation", "relationship", "race",
+                     "gender", "native_country"]
+ADULT_NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+AGE_BOUNDARIES = [18, 25, 30, 35, 40, 45, 50, 55, 60, 65]
+
+
+def load_adult(split: str = "train", data_dir=None):
+    """The Adult census income data, original split: 32,561 train / 16,281 test rows.
+
+    Label 1 means income > 50K (about 24% of rows). See ``data/README.md`` for the
+    source and license (CC BY 4.0).
+
+    Returns
+    -------
+    columns : dict name → (N,) str array
+    labels : (N,) float64
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    path = Path(data_dir or DATA_DIR) / f"adult.{split}.csv.gz"
+    return load_csv(path, "income_bracket", positive=[">50K", ">50K."])
+
+
+def adult_spec(embedding_dim: int = 8, cross_buckets: int = 1000, n_quantiles: int = 100) -> FeatureSpec:
+    """The Wide & Deep spec of TensorFlow's census example.
+
+    wide: the base categorical columns, age buckets, and the crosses
+    education × occupation, age_buckets × education × occupation and
+    native_country × occupation; deep: an embedding of each categorical column and
+    the five continuous columns, normalised by their empirical CDF (paper §4.1).
+    """
+    columns = [Categorical(c) for c in ADULT_CATEGORICAL]
+    columns += [Numeric(c, n_quantiles=n_quantiles) for c in ADULT_NUMERIC]
+    columns += [
+        Bucketized("age_buckets", source="age", boundaries=AGE_BOUNDARIES),
+        Crossed("education_x_occupation", ["education", "occupation"], buckets=cross_buckets),
+        Crossed("age_x_education_x_occupation", ["age_buckets", "education", "occupation"], buckets=cross_buckets),
+        Crossed("native_country_x_occupation", ["native_country", "occupation"], buckets=cross_buckets),
+    ]
+    wide = ADULT_CATEGORICAL + ["age_buckets", "education_x_occupation", "age_x_education_x_occupation",
+                                "native_country_x_occupation"]
+    return FeatureSpec(columns, wide=wide, embeddings={c: embedding_dim for c in ADULT_CATEGORICAL},
+                       continuous=ADULT_NUMERIC)
+
+
+# ---------------------------------------------------------------------------
+# A synthetic app store in the paper's setting
+# ---------------------------------------------------------------------------
+
+@dataclass
+class AppStore:
+    """Impressions of apps to users, with the true install probability of each row.
+
+    train, test : raw columns (``user_country``, ``user_age``, ``installed`` as
+        "app3|app17", ``impression``, ``impression_category``)
+    train_labels, test_labels : (N,) installs in {0, 1}
+    train_prob, test_prob : (N,) the true P(install) the labels were drawn from
+    test_slice : (N_test,) str, "seen" if all the row's niche (installed,
+        impression) pairs also occurred in training rows, "unseen" if one of them
+        never occurred in training, "none" if the row has no niche pair
+    niche_pairs : (P, 2) app ids (installed app, impression app); niche_effects (P,)
+    """
+
+    train: dict
+    train_labels: np.ndarray
+    train_prob: np.ndarray
+    test: dict
+    test_labels: np.ndarray
+    test_prob: np.ndarray
+    test_slice: np.ndarray
+    niche_pairs: np.ndarray
+    niche_effects: np.ndarray
+
+
+def make_app_store(n_train: int = 60_000, n_test: int = 20_000, n_users: int = 4_000, n_apps: int = 200,
+                   n_categories: int = 8, factor_dim: int = 4, n_niche: int = 400,
+                   held_out_fraction: float = 0.2, seed: int = 0) -> AppStore:
+    """Generate the synthetic app store (seeded; sizes configurable).
+
+    True logit of user u seeing impression app j:
+
+        z = −2 + pop_j + 2 · taste_u · f_j + country_u + 0.03 · (40 − age_u) + Σ_{i ∈ installed_u} niche(i, j)
+
+    - ``f_j`` are app factors clustered by category and ``taste_u`` is the mean
+      factor of the user's installed apps: a smooth part that embeddings of the
+      installed bag and the impression can learn (generalization);
+    - ``niche(i, j)`` is a strong effect (±2 to ±4) on a few hundred specific
+      (installed, impression) pairs, which no low-dimensional embedding can
+      express but the wide part's installed × impression cross memorizes.
+
+    A fraction ``held_out_fraction`` of the niche pairs never occurs in training
+    (rows with them are kept out of the training set), so the test set has rows
+    whose pair was seen and rows whose pair never was.
+    """
+    if min(n_train, n_test, n_users, n_apps, n_categories, factor_dim) < 1:
+        raise ValueError("all sizes must be >= 1")
+    if not 0 <= held_out_fraction < 1:
+        raise ValueError(f"held_out_fraction must lie in [0, 1), got {held_out_fraction}")
+    rng = np.random.default_rng(seed)
+    category = rng.integers(0, n_categories, n_apps)
+    factors = rng.normal(0, 1, (n_categories, factor_dim))[category] + 0.5 * rng.normal(0, 1, (n_apps, factor_dim))
+    factors /= np.sqrt(factor_dim)
+    popularity = rng.normal(0, 0.7, n_apps)
+
+    # users: a bag of installed apps drawn by taste (Gumbel top-k without replacement)
+    hidden_taste = rng.normal(0, 1, (n_users, factor_dim))
+    bag_size = np.minimum(1 + rng.poisson(4, n_users), n_apps)
+    scores = hidden_taste @ factors.T * 2 + popularity + rng.gumbel(size=(n_users, n_apps))
+    ranked = np.argsort(-scores, axis=1)
+    in_bag = np.arange(n_apps)[None, :] < bag_size[:, None]
+    installed = np.zeros((n_users, n_apps))
+    np.put_along_axis(installed, ranked, in_bag.astype(float), axis=1)
+    taste = installed @ factors / bag_size[:, None]
+    country = rng.integers(0, 5, n_users)
+    country_effect = rng.normal(0, 0.3, 5)
+    age = rng.integers(18, 70, n_users)
+
+    # niche pairs: (installed app, impression app) with a strong effect of either sign
+    flat = rng.choice(n_apps * n_apps, size=min(n_niche, n_apps * n_apps), replace=False)
+    pairs = np.stack([flat // n_apps, flat % n_apps], axis=1)
+    effects = rng.choice([-1.0, 1.0], pairs.shape[0]) * rng.uniform(2, 4, pairs.shape[0])
+    held_out = rng.random(pairs.shape[0]) < held_out_fraction
+    niche = np.zeros((n_apps, n_apps))
+    niche[pairs[:, 0], pairs[:, 1]] = effects
+    held = np.zeros((n_apps, n_apps))
+    held[pairs[held_out, 0], pairs[held_out, 1]] = 1
+    user_niche = installed @ niche       # (users, apps): Σ_i installed·niche(i, j)
+    user_held = installed @ held         # > 0 where a held-out pair is active
+    user_any = installed @ (niche != 0)  # number of active niche pairs
+
+    def draw(n):
+        user = rng.integers(0, n_users, n)
+        impression = rng.choice(n_apps, n, p=np.exp(popularity) / np.exp(popularity).sum())
+        z = (-2.0 + popularity[impression] + 2.0 * np.einsum("nk,nk->n", taste[user], factors[impression])
+             + country_effect[country[user]] + 0.03 * (40 - age[user]) + user_niche[user, impression])
+        prob = 1 / (1 + np.exp(-z))
+        labels = (rng.random(n) < prob).astype(np.float64)
+        return user, impression, prob, labels
+
+    # training rows never contain a held-out pair; draw extra and keep the first n_train allowed rows
+    user, impression, prob, labels = draw(int(n_train * 1.2) + 100)
+    allowed = np.flatnonzero(user_held[user, impression] == 0)
+    while allowed.size < n_train:  # rare: draw more
+        more = draw(n_train)
+        user, impression, prob, labels = (np.concatenate([a, b]) for a, b in
+                                          zip((user, impression, prob, labels), more))
+        allowed = np.flatnonzero(user_held[user, impression] == 0)
+    keep = allowed[:n_train]
+    train_user, train_imp, train_prob, train_labels = user[keep], impression[keep], prob[keep], labels[keep]
+    test_user, test_imp, test_prob, test_labels = draw(n_test)
+
+    # which niche pairs occurred in some training row: Σ over rows of installed(user) ⊗ impression
+    user_impressions = np.zeros((n_users, n_apps))
+    np.add.at(user_impressions, (train_user, train_imp), 1.0)
+    never_trained = (niche != 0) & (installed.T @ user_impressions == 0)
+    user_unseen = installed @ never_trained
+    test_slice = np.full(n_test, "none", dtype=object)
+    test_slice[user_any[test_user, test_imp] > 0] = "seen"
+    test_slice[user_unseen[test_user, test_imp] > 0] = "unseen"
+
+    app_names = np.array([f"app{i}" for i in range(n_apps)])
+    bag_text = np.array(["|".join(app_names[np.flatnonzero(row)]) for row in installed])
+
+    def columns(u, j):
+        return {"user_country": np.array([f"country{c}" for c in range(5)])[country[u]],
+                "user_age": age[u].astype(np.float64),
+                "installed": bag_text[u],
+                "impression": app_names[j],
+                "impression_category": np.array([f"category{c}" for c in range(n_categories)])[category[j]]}
+
+    return AppStore(columns(train_user, train_imp), train_labels, train_prob,
+                    columns(test_user, test_imp), test_labels, test_prob, test_slice.astype(str),
+                    pairs, effects)
+
+
+def app_store_spec(embedding_dim: int = 8, cross_buckets: int = 2 ** 17) -> FeatureSpec:
+    """Wide: installed × impression cross (the paper's example) and the impression app;
+    deep: embeddings of the installed bag (mean-pooled), the impression, its category and
+    the user's country, plus the user's age."""
+    columns = [
+        Multivalent("installed", pooling="mean"),
+        Categorical("impression"),
+        Categorical("impression_category"),
+        Categorical("user_country"),
+        Numeric("user_age"),
+        Crossed("installed_x_impression", ["installed", "impression"], buckets=cross_buckets),
+    ]
+    return FeatureSpec(columns, wide=["installed_x_impression", "impression"],
+                       embeddings={"installed": embedding_dim, "impression": embedding_dim,
+                                   "impression_category": max(2, embedding_dim // 2),
+                                   "user_country": max(2, embedding_dim // 2)},
+                       continuous=["user_age"])
