@@ -1,0 +1,138 @@
+"""Training: seeded mini-batches, epochs, validation, early stopping, history.
+
+    history = train(model, train_batch, optimizer="paper", epochs=10, batch_size=256,
+                    valid=valid_batch, patience=2, seed=0)
+
+A joint :class:`~wdnumpy.model.WideDeep` is trained on its one loss; an
+:class:`~wdnumpy.ensemble.Ensemble` has each member trained on its own loss with
+its own copy of the optimizer. The same seed gives bit-identical weights.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .batch import Batch
+from .ensemble import Ensemble
+from .metrics import evaluate
+from .model import WideDeep
+from .optim import make_optimizer
+
+KINDS = ("wide", "deep", "wide_deep", "ensemble")
+HIGHER_IS_BETTER = {"auc": True, "accuracy": True, "logloss": False}
+
+
+def make_model(kind: str, spec, hidden=(100, 50), seed: int = 0, dtype=np.float64, combine: str = "logit"):
+    """A model of ``kind`` ("wide", "deep", "wide_deep" or "ensemble") that fits a fitted FeatureSpec."""
+    if kind not in KINDS:
+        raise ValueError(f"model kind must be one of {KINDS}, got {kind!r}")
+    kwargs = dict(spec.model_kwargs(), hidden=hidden, dtype=dtype)
+    if kind == "ensemble":
+        return Ensemble(WideDeep(**kwargs, mode="wide", seed=seed), WideDeep(**kwargs, mode="deep", seed=seed + 1),
+                        combine=combine)
+    return WideDeep(**kwargs, mode=kind, seed=seed)
+
+
+@dataclass
+class History:
+    """Per-epoch records: ``epoch``, ``train_loss``, ``seconds`` and, with a
+    validation set, ``valid_auc``, ``valid_accuracy``, ``valid_logloss``."""
+
+    epochs: list = field(default_factory=list)
+    best_epoch: int | None = None
+
+    def column(self, key: str) -> np.ndarray:
+        return np.array([e[key] for e in self.epochs])
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return float(np.mean(self.column("seconds"))) if self.epochs else 0.0
+
+
+def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: int = 256, seed: int = 0,
+          valid: Batch | None = None, patience: int | None = None, metric: str = "auc", lr: float | None = None,
+          verbose: bool = False, log=print):
+    """Train ``model`` on the labelled ``data`` with mini-batch steps.
+
+    Parameters
+    ----------
+    optimizer : an optimizer object (see :mod:`wdnumpy.optim`) or a name for
+        :func:`~wdnumpy.optim.make_optimizer` ("paper", "adam", "sgd", "adagrad")
+    epochs, batch_size : passes over the data and examples per step
+    seed : seeds the shuffling of each epoch
+    valid : a labelled Batch scored after each epoch
+    patience : stop after this many epochs without a better ``metric`` on
+        ``valid`` and restore the best epoch's weights (needs ``valid``)
+    verbose : report each epoch through ``log`` (and a progress counter on long epochs)
+
+    Returns
+    -------
+    History, or for an Ensemble a dict member name → History
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    if metric not in HIGHER_IS_BETTER:
+        raise ValueError(f"metric must be one of {sorted(HIGHER_IS_BETTER)}, got {metric!r}")
+    if patience is not None and valid is None:
+        raise ValueError("early stopping (patience) needs a validation set (valid)")
+    if data.labels is None or (valid is not None and valid.labels is None):
+        raise ValueError("training and validation batches need labels")
+    if isinstance(optimizer, str):
+        optimizer = make_optimizer(optimizer, lr)
+    if isinstance(model, Ensemble):
+        histories = {}
+        for name, member in model.members.items():  # each on its own loss, with fresh optimizer state
+            if verbose:
+                log(f"-- ensemble member: {name}")
+            histories[name] = train(member, data, copy.deepcopy(optimizer), epochs, batch_size, seed, valid,
+                                    patience, metric, None, verbose, log)
+        return histories
+
+    n = model.check_batch(data)
+    if valid is not None:
+        model.check_batch(valid)
+    rng = np.random.default_rng(seed)
+    history = History()
+    best, best_params, waited = None, None, 0
+    n_steps = -(-n // batch_size)
+    show_progress = verbose and n_steps >= 200 and sys.stderr.isatty()
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        shuffled = data.take(rng.permutation(n))
+        total = 0.0
+        for step, first in enumerate(range(0, n, batch_size)):
+            batch = shuffled.take(slice(first, first + batch_size))
+            total += model.loss(batch) * len(batch)
+            optimizer.step(model)
+            if show_progress and step % 50 == 0:
+                print(f"\r  epoch {epoch}: {100 * step // n_steps:3d}%", end="", file=sys.stderr, flush=True)
+        if show_progress:
+            print("\r" + " " * 24 + "\r", end="", file=sys.stderr, flush=True)
+        record = {"epoch": epoch, "train_loss": total / n, "seconds": time.perf_counter() - start}
+        if valid is not None:
+            scores = evaluate(valid.labels, model.predict_proba(valid))
+            record.update({f"valid_{k}": v for k, v in scores.items()})
+        history.epochs.append(record)
+        if verbose:
+            log("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+        if valid is not None:
+            score = record[f"valid_{metric}"]
+            if best is None or (score > best if HIGHER_IS_BETTER[metric] else score < best):
+                best, history.best_epoch, waited = score, epoch, 0
+                if patience is not None:
+                    best_params = {k: v.copy() for k, v in model.params.items()}
+            else:
+                waited += 1
+                if patience is not None and waited >= patience:
+                    if verbose:
+                        log(f"early stop: no better valid {metric} for {patience} epochs; "
+                            f"keeping epoch {history.best_epoch}")
+                    break
+    if best_params is not None:
+        for k, v in best_params.items():
+            model.params[k][...] = v
+    return history
