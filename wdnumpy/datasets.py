@@ -179,7 +179,8 @@ class AppStore:
     """Impressions of apps to users, with the true install probability of each row.
 
     train, test : raw columns (``user_country``, ``user_age``, ``installed`` as
-        "app3|app17", ``impression``, ``impression_category``)
+        "app3|app17", ``installed_categories`` as "category1|category1",
+        ``impression``, ``impression_category``)
     train_labels, test_labels : (N,) installs in {0, 1}
     train_prob, test_prob : (N,) the true P(install) the labels were drawn from
     test_slice : (N_test,) str, "seen" if all the row's niche (installed,
@@ -199,7 +200,7 @@ class AppStore:
     niche_effects: np.ndarray
 
 
-def make_app_store(n_train: int = 200_000, n_test: int = 20_000, n_users: int = 5_000, n_apps: int = 100,
+def make_app_store(n_train: int = 200_000, n_test: int = 20_000, n_users: int = 50_000, n_apps: int = 100,
                    n_categories: int = 8, n_niche: int = 100, held_out_fraction: float = 0.1,
                    seed: int = 0) -> AppStore:
     """Generate the synthetic app store (seeded; sizes configurable).
@@ -286,14 +287,17 @@ def make_app_store(n_train: int = 200_000, n_test: int = 20_000, n_users: int = 
     test_slice[user_unseen[test_user, test_imp] > 0] = "unseen"
 
     app_names = np.array([f"app{i}" for i in range(n_apps)])
+    category_names = np.array([f"category{c}" for c in range(n_categories)])
     bag_text = np.array(["|".join(app_names[np.flatnonzero(row)]) for row in installed])
+    bag_categories = np.array(["|".join(category_names[category[np.flatnonzero(row)]]) for row in installed])
 
     def columns(u, j):
         return {"user_country": np.array([f"country{c}" for c in range(5)])[country[u]],
                 "user_age": age[u].astype(np.float64),
                 "installed": bag_text[u],
+                "installed_categories": bag_categories[u],
                 "impression": app_names[j],
-                "impression_category": np.array([f"category{c}" for c in range(n_categories)])[category[j]]}
+                "impression_category": category_names[category[j]]}
 
     return AppStore(columns(train_user, train_imp), train_labels, train_prob,
                     columns(test_user, test_imp), test_labels, test_prob, test_slice.astype(str),
