@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from wdnumpy import WideDeep
-from wdnumpy.datasets import (adult_spec, app_store_spec, binary_labels, load_adult, load_csv, make_app_store,
-                              read_csv)
+from wdnumpy.datasets import (adult_spec, app_store_spec, binary_labels, iter_csv, load_adult, load_csv,
+                              make_app_store, read_csv)
 from wdnumpy.features import Categorical, FeatureSpec, Numeric
 
 
@@ -152,3 +152,28 @@ def test_csv_errors(tmp_path):
         load_csv(path, "rating")
     with pytest.raises(ValueError, match=r"column 'rating', row 1: 'x' is not a number"):
         binary_labels(np.array(["1", "x"]), "rating", threshold=3)
+
+
+def test_chunked_reader_yields_exactly_the_rows_of_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 1003
+    lines = ["id,value,tag"] + [f"{i},{rng.integers(0, 100)},t{i % 7}" for i in range(n)]
+    lines.insert(400, "")  # a blank line is skipped, not a row
+    path = write(tmp_path, "big.csv.gz", "\n".join(lines) + "\n", compress=True)
+    whole = read_csv(path)
+    chunks = list(iter_csv(path, chunk_rows=100))
+    assert [len(c["id"]) for c in chunks] == [100] * 10 + [3]
+    for name in whole:
+        np.testing.assert_array_equal(np.concatenate([c[name] for c in chunks]), whole[name])
+    assert whole["id"].tolist() == [str(i) for i in range(n)]
+    assert list(iter_csv(path, chunk_rows=n))[0]["tag"].tolist() == whole["tag"].tolist()
+    with pytest.raises(ValueError, match="chunk_rows"):
+        next(iter_csv(path, chunk_rows=0))
+
+
+def test_chunked_reader_reports_the_line_of_a_bad_row_in_a_later_chunk(tmp_path):
+    path = write(tmp_path, "bad.csv", "a,b\n" + "1,2\n" * 250 + "1,2,3\n")
+    chunks = iter_csv(path, chunk_rows=100)
+    next(chunks), next(chunks)
+    with pytest.raises(ValueError, match=r"line 252: expected 2 fields, got 3"):
+        next(chunks)

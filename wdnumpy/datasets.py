@@ -31,18 +31,21 @@ def _open_text(path: Path):
     return io.TextIOWrapper(raw, encoding="utf-8", newline="")
 
 
-def read_csv(path) -> dict:
-    """Read a CSV file with a header row into columns of strings.
+def iter_csv(path, chunk_rows: int | None = 100_000):
+    """Read a CSV file with a header row in chunks of at most ``chunk_rows`` data rows.
 
     Surrounding spaces are stripped and blank lines skipped; ``.gz`` files are
     decompressed. A row with the wrong number of fields is an error that gives
-    its line number.
+    its line number. Only one chunk is held in memory at a time; with
+    ``chunk_rows=None`` the whole file is one chunk.
 
-    Returns
-    -------
-    columns : dict header name → (N,) str array
+    Yields
+    ------
+    columns : dict header name → (n,) str array, n ≤ chunk_rows
     """
     path = Path(path)
+    if chunk_rows is not None and chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1 or None, got {chunk_rows}")
     with _open_text(path) as f:
         reader = csv.reader(f)
         header = next(reader, None)
@@ -51,17 +54,35 @@ def read_csv(path) -> dict:
         header = [h.strip() for h in header]
         if len(set(header)) != len(header) or "" in header:
             raise ValueError(f"{path}, line 1: column names must be distinct and non-empty, got {header}")
-        rows = []
+        rows, any_rows = [], False
         for row in reader:
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) != len(header):
                 raise ValueError(f"{path}, line {reader.line_num}: expected {len(header)} fields, got {len(row)}")
             rows.append(row)
-    if not rows:
-        raise ValueError(f"{path}: no data rows after the header")
+            if chunk_rows is not None and len(rows) == chunk_rows:
+                yield _to_columns(header, rows)
+                rows, any_rows = [], True
+        if rows:
+            yield _to_columns(header, rows)
+        elif not any_rows:
+            raise ValueError(f"{path}: no data rows after the header")
+
+
+def _to_columns(header, rows) -> dict:
     table = np.char.strip(np.array(rows, dtype=str))
     return {name: table[:, j] for j, name in enumerate(header)}
+
+
+def read_csv(path) -> dict:
+    """Read a whole CSV file with a header row into columns of strings (see :func:`iter_csv`).
+
+    Returns
+    -------
+    columns : dict header name → (N,) str array
+    """
+    return next(iter_csv(path, chunk_rows=None))
 
 
 def binary_labels(values, column: str, positive=None, threshold: float | None = None) -> np.ndarray:

@@ -73,15 +73,13 @@ def sum_by_index(index: np.ndarray, values: np.ndarray):
     rows : (M,) int64, the distinct indices, sorted
     sums : (M,) or (M, K), ``sums[j] = values[index == rows[j]].sum(axis=0)``
     """
-    rows, inverse = np.unique(index, return_inverse=True)
-    inverse = inverse.ravel()
-    if values.ndim == 1:
-        sums = np.bincount(inverse, weights=values, minlength=rows.size).astype(values.dtype, copy=False)
-    else:
-        order = np.argsort(inverse, kind="stable")
-        starts = np.searchsorted(inverse[order], np.arange(rows.size))
-        sums = np.add.reduceat(values[order], starts, axis=0) if rows.size else values[:0]
-    return rows.astype(np.int64, copy=False), sums
+    if index.size == 0:
+        return np.zeros(0, dtype=np.int64), values[:0]
+    # one sort groups equal indices; each group starts where the sorted index changes
+    order = np.argsort(index, kind="stable")
+    ordered = index[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return ordered[starts].astype(np.int64, copy=False), np.add.reduceat(values[order], starts, axis=0)
 
 
 # ---------------------------------------------------------------------------
@@ -276,7 +274,7 @@ def relu_forward(x: np.ndarray):
     cache : the boolean mask ``x > 0``
     """
     mask = x > 0
-    return np.where(mask, x, 0.0).astype(x.dtype, copy=False), mask
+    return np.maximum(x, 0), mask
 
 
 def relu_backward(dout: np.ndarray, cache):

@@ -196,8 +196,11 @@ class WideDeep:
 
     # -- forward and backward -----------------------------------------------
 
-    def forward(self, batch: Batch, return_parts: bool = False):
+    def forward(self, batch: Batch, return_parts: bool = False, check: bool = True):
         """Logits of a batch.
+
+        ``check=False`` skips :meth:`check_batch`, for batches cut from data that
+        was checked once as a whole (the trainer does this).
 
         Returns
         -------
@@ -205,7 +208,7 @@ class WideDeep:
         parts : dict with "wide", "deep" (each (N,), zeros for a part the mode
             lacks) and "bias" (float); only if ``return_parts``
         """
-        n = self.check_batch(batch)
+        n = self.check_batch(batch) if check else len(batch)
         p = self.params
         cache = {}
         wide = np.zeros(n, dtype=self.dtype)
@@ -265,11 +268,11 @@ class WideDeep:
                 backward = layers.bag_embedding_backward if f.multivalent else layers.embedding_backward
                 g._store(f"deep.embedding.{f.name}", backward(piece, c))
 
-    def loss(self, batch: Batch, backward: bool = True) -> float:
+    def loss(self, batch: Batch, backward: bool = True, check: bool = True) -> float:
         """Mean logistic loss of a labelled batch; with ``backward`` also fills ``grads``."""
         if batch.labels is None:
             raise ValueError("loss() needs a batch with labels")
-        z = self.forward(batch)
+        z = self.forward(batch, check=check)
         labels = np.asarray(batch.labels, dtype=self.dtype)
         weights = None if batch.weights is None else np.asarray(batch.weights, dtype=self.dtype)
         value, cache = sigmoid_cross_entropy_forward(z, labels, weights)

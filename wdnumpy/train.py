@@ -24,6 +24,7 @@ from .optim import make_optimizer
 
 KINDS = ("wide", "deep", "wide_deep", "ensemble")
 HIGHER_IS_BETTER = {"auc": True, "accuracy": True, "logloss": False}
+STEPS_PER_BLOCK = 64  # mini-batches gathered together from the shuffled order
 
 
 def make_model(kind: str, spec, hidden=(100, 50), seed: int = 0, dtype=np.float64, combine: str = "logit"):
@@ -98,18 +99,23 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
     rng = np.random.default_rng(seed)
     history = History()
     best, best_params, waited = None, None, 0
-    n_steps = -(-n // batch_size)
-    show_progress = verbose and n_steps >= 200 and sys.stderr.isatty()
+    show_progress = verbose and n >= 200 * batch_size and sys.stderr.isatty()
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        shuffled = data.take(rng.permutation(n))
+        order = rng.permutation(n)
         total = 0.0
-        for step, first in enumerate(range(0, n, batch_size)):
-            batch = shuffled.take(slice(first, first + batch_size))
-            total += model.loss(batch) * len(batch)
-            optimizer.step(model)
-            if show_progress and step % 50 == 0:
-                print(f"\r  epoch {epoch}: {100 * step // n_steps:3d}%", end="", file=sys.stderr, flush=True)
+        # gather the shuffled rows a block of steps at a time: fast contiguous slices within a block,
+        # and never a shuffled copy of the whole data set in memory
+        block = batch_size * STEPS_PER_BLOCK
+        for block_start in range(0, n, block):
+            rows = data.take(order[block_start:block_start + block])
+            for first in range(0, len(rows), batch_size):
+                batch = rows.take(slice(first, first + batch_size))
+                total += model.loss(batch, check=False) * len(batch)  # the whole data set was checked above
+                optimizer.step(model)
+            if show_progress:
+                done = min(n, block_start + block)
+                print(f"\r  epoch {epoch}: {100 * done // n:3d}%", end="", file=sys.stderr, flush=True)
         if show_progress:
             print("\r" + " " * 24 + "\r", end="", file=sys.stderr, flush=True)
         record = {"epoch": epoch, "train_loss": total / n, "seconds": time.perf_counter() - start}
