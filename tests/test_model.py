@@ -179,3 +179,14 @@ def test_other_sparse_formats_are_accepted(batch):
     batch.wide = batch.wide.tocoo()
     batch.categorical["installed"] = batch.categorical["installed"].tocsc()
     np.testing.assert_allclose(model.forward(batch), reference, rtol=1e-14)
+
+
+def test_batch_take_slices_and_index_arrays_agree(batch):
+    for rows in (slice(2, 6), slice(0, 8), slice(5, 5), slice(6, 100)):
+        indices = np.arange(8)[rows]
+        by_slice, by_index = batch.take(rows), batch.take(indices)
+        assert len(by_slice) == len(indices)
+        assert (by_slice.wide != by_index.wide).nnz == 0 and by_slice.wide.shape == by_index.wide.shape
+        assert (by_slice.categorical["installed"] != by_index.categorical["installed"]).nnz == 0
+        np.testing.assert_array_equal(by_slice.categorical["country"], by_index.categorical["country"])
+        np.testing.assert_array_equal(by_slice.labels, by_index.labels)

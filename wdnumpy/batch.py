@@ -51,13 +51,27 @@ class Batch:
                 return part.shape[0]
         return 0
 
-    def take(self, rows: np.ndarray) -> "Batch":
-        """The examples at ``rows`` (an index array or slice), as a new Batch."""
-        pick = lambda a: None if a is None else a[rows]  # noqa: E731
+    def take(self, rows) -> "Batch":
+        """The examples at ``rows`` (an index array or a slice), as a new Batch."""
         return Batch(
-            wide=pick(self.wide),
-            categorical={name: values[rows] for name, values in self.categorical.items()},
-            continuous=pick(self.continuous),
-            labels=pick(self.labels),
-            weights=pick(self.weights),
+            wide=_rows(self.wide, rows),
+            categorical={name: _rows(values, rows) for name, values in self.categorical.items()},
+            continuous=_rows(self.continuous, rows),
+            labels=_rows(self.labels, rows),
+            weights=_rows(self.weights, rows),
         )
+
+
+def _rows(values, rows):
+    """``values[rows]``; a contiguous slice of a CSR matrix is cut directly from its arrays
+    (a view, and about twice as fast as SciPy's general indexing, which matters once per step)."""
+    if values is None:
+        return None
+    if isinstance(rows, slice) and rows.step in (None, 1) and sp.issparse(values) and values.format == "csr":
+        start, stop, _ = rows.indices(values.shape[0])
+        stop = max(start, stop)
+        indptr = values.indptr[start:stop + 1]
+        first, last = indptr[0], indptr[-1]
+        return sp.csr_matrix((values.data[first:last], values.indices[first:last], indptr - first),
+                             shape=(stop - start, values.shape[1]), copy=False)
+    return values[rows]

@@ -118,11 +118,12 @@ class Adam(Optimizer):
 
     def _apply(self, state, param, index, grad):
         m = self.beta1 * state["m"][index] + (1 - self.beta1) * grad
-        v = self.beta2 * state["v"][index] + (1 - self.beta2) * grad * grad
+        v = self.beta2 * state["v"][index] + (1 - self.beta2) * (grad * grad)
         state["m"][index], state["v"][index] = m, v
-        m_hat = m / (1 - self.beta1 ** self.steps)
-        v_hat = v / (1 - self.beta2 ** self.steps)
-        param[index] -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        # m̂/(√v̂ + ε) with the bias corrections folded into two scalars (the same value, fewer array operations)
+        correction = np.sqrt(1 - self.beta2 ** self.steps)
+        step = self.lr * correction / (1 - self.beta1 ** self.steps)
+        param[index] -= step * m / (np.sqrt(v) + self.eps * correction)
 
 
 class FTRL(Optimizer):

@@ -1,0 +1,210 @@
+"""Speed and scale benchmarks (the README's performance table).
+
+    python benchmarks/performance.py all          # every benchmark, each in its own process
+    python benchmarks/performance.py adult        # one of: adult, table-size, million, serving, out-of-core
+
+Each benchmark prints its figures as one JSON line; ``all`` also writes
+benchmarks/results/performance.json and prints the Markdown table. Peak memory is the
+process's peak resident set size (``ru_maxrss``), data generation included.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from wdnumpy.metrics import roc_auc  # noqa: E402
+from wdnumpy.model import WideDeep  # noqa: E402
+from wdnumpy.optim import Adam  # noqa: E402
+from wdnumpy.train import train  # noqa: E402
+
+
+def peak_memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def matmul_floor(model: WideDeep, batch_size: int, steps: int, repeats: int = 3) -> float:
+    """Seconds for the MLP's matrix products alone (forward and backward) for ``steps`` steps."""
+    rng = np.random.default_rng(0)
+    weights = [model.params[f"deep.W{i}"] for i in range(1, len(model.hidden) + 1)] + [model.params["deep.w_out"]]
+    x = rng.standard_normal((batch_size, model.deep_input_dim)).astype(model.dtype)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            activations = [x]
+            for W in weights:
+                activations.append(activations[-1] @ W)
+            grad = np.ones_like(activations[-1])
+            for W, a in zip(reversed(weights), reversed(activations[:-1])):
+                _ = a.T @ grad          # dW
+                grad = grad @ W.T       # dx (also into the embeddings for the first layer)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_adult(args) -> dict:
+    from wdnumpy.datasets import adult_spec, load_adult
+    train_columns, train_labels = load_adult("train")
+    spec = adult_spec().fit(train_columns)
+    data = spec.transform(train_columns, train_labels)
+    model = WideDeep(**spec.model_kwargs(), hidden=(100, 50), seed=0)
+    optimizer = Adam()
+    train(model, data.take(np.arange(2048)), optimizer, epochs=1, batch_size=256)  # warm up, allocate state
+    history = train(model, data, optimizer, epochs=5, batch_size=256, seed=0)
+    seconds = float(np.median(history.column("seconds")))
+    steps = -(-len(data) // 256)
+    floor = matmul_floor(model, 256, steps)
+    return {"benchmark": "adult", "seconds_per_epoch": seconds, "examples_per_second": len(data) / seconds,
+            "matmul_floor_seconds": floor, "ratio_to_floor": seconds / floor}
+
+
+def click_model(hash_bits: int, dtype=np.float64) -> WideDeep:
+    from clicklog import N_NUMERIC, fields
+    return WideDeep(wide_dim=2 ** hash_bits, fields=fields(), n_continuous=N_NUMERIC, hidden=(100, 50),
+                    dtype=dtype, seed=0)
+
+
+def bench_table_size(args) -> dict:
+    from clicklog import make_click_log
+    rows = {}
+    for bits in (16, 18, 20, 22):
+        data = make_click_log(200_000, hash_bits=bits, seed=1)
+        model, optimizer = click_model(bits), Adam()
+        train(model, data.take(np.arange(20_000)), optimizer, epochs=1, batch_size=1024)  # warm up
+        history = train(model, data, optimizer, epochs=2, batch_size=1024, seed=0)
+        rows[bits] = float(np.min(history.column("seconds"))) / len(data) * 1e5
+        print(f"  2^{bits}: {rows[bits]:.3f} s per 1e5 examples", file=sys.stderr, flush=True)
+    return {"benchmark": "table-size", "seconds_per_1e5": {f"2^{b}": s for b, s in rows.items()},
+            "ratio_2^22_to_2^16": rows[22] / rows[16]}
+
+
+def bench_million(args) -> dict:
+    from clicklog import make_click_log
+    dtype = np.float32 if args.float32 else np.float64
+    data = make_click_log(1_000_000, hash_bits=20, seed=2)
+    test = make_click_log(100_000, hash_bits=20, seed=3)
+    model = click_model(20, dtype)
+    history = train(model, data, Adam(), epochs=1, batch_size=1024, seed=0)
+    auc = roc_auc(test.labels, model.predict_proba(test))
+    return {"benchmark": "million" + ("-float32" if args.float32 else ""), "dtype": np.dtype(dtype).name,
+            "seconds_per_epoch": history.seconds_per_epoch, "examples_per_second": 1e6 / history.seconds_per_epoch,
+            "test_auc": auc, "peak_memory_mb": peak_memory_mb()}
+
+
+def bench_serving(args) -> dict:
+    """Score 1,000 candidate apps for one user from raw columns, single-threaded BLAS."""
+    from wdnumpy.datasets import app_store_spec, make_app_store
+    store = make_app_store(n_train=100_000, n_test=1_000, n_users=20_000, n_apps=1_000, n_niche=500, seed=0)
+    spec = app_store_spec().fit(store.train)
+    model = WideDeep(**spec.model_kwargs(), hidden=(100, 50), seed=0)
+    train(model, spec.transform(store.train, store.train_labels), Adam(), epochs=1, batch_size=256)
+    apps = np.array(spec.columns["impression"].vocabulary)
+    category = dict(zip(store.train["impression"], store.train["impression_category"]))
+    user = {k: v[0] for k, v in store.test.items()}
+    candidates = {k: np.repeat(np.asarray([v]), apps.size) for k, v in user.items()}
+    candidates["impression"] = apps
+    candidates["impression_category"] = np.array([category[a] for a in apps])
+    latencies = []
+    for i in range(300):
+        start = time.perf_counter()
+        scores = model.predict_proba(spec.transform(candidates))
+        latencies.append(time.perf_counter() - start)
+    latencies = np.array(latencies[20:]) * 1e3  # drop warm-up calls
+    return {"benchmark": "serving", "candidates": int(apps.size), "p50_ms": float(np.percentile(latencies, 50)),
+            "p99_ms": float(np.percentile(latencies, 99)), "scores": int(scores.size)}
+
+
+def bench_out_of_core(args) -> dict:
+    """Write a CSV of ``args.rows`` rows in chunks, then train on it one chunk at a time."""
+    from wdnumpy.datasets import iter_csv
+    from wdnumpy.features import Crossed, FeatureSpec, Hashed, Numeric
+    rng = np.random.default_rng(0)
+    path = Path(args.workdir or tempfile.gettempdir()) / f"clicks_{args.rows}.csv"
+    n_cat, n_num, chunk = 8, 4, 200_000
+    vocab = np.geomspace(100, 100_000, n_cat).astype(np.int64)
+    effect = [np.random.default_rng(f).normal(0, 0.5, v) for f, v in enumerate(vocab)]
+    started = time.perf_counter()
+    if not path.exists():
+        with open(path, "w") as f:
+            f.write(",".join([f"c{i}" for i in range(n_cat)] + [f"n{i}" for i in range(n_num)] + ["click"]) + "\n")
+            for first in range(0, args.rows, chunk):
+                n = min(chunk, args.rows - first)
+                ids = (vocab * rng.random((n, n_cat)) ** 3).astype(np.int64)
+                counts = rng.poisson(3.0, (n, n_num))
+                z = -1.0 + sum(effect[c][ids[:, c]] for c in range(n_cat)) + 0.1 * (counts[:, 0] - 3)
+                click = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int64)
+                table = np.concatenate([ids, counts, click[:, None]], axis=1)
+                np.savetxt(f, table, fmt="%d", delimiter=",")
+    write_seconds = time.perf_counter() - started
+    columns = [Hashed(f"c{i}", buckets=2 ** 18) for i in range(n_cat)]
+    columns += [Numeric(f"n{i}", normalization="standard", log1p=True) for i in range(n_num)]
+    columns += [Crossed(f"c{i}_x_c{i + 1}", [f"c{i}", f"c{i + 1}"], buckets=2 ** 20) for i in range(0, n_cat, 2)]
+    spec = FeatureSpec(columns, wide=[c.name for c in columns if not isinstance(c, Numeric)],
+                       embeddings={f"c{i}": 8 for i in range(n_cat)}, continuous=[f"n{i}" for i in range(n_num)])
+    model, optimizer = None, Adam()
+    rows_read, labels_seen, started = 0, 0.0, time.perf_counter()
+    for columns_chunk in iter_csv(path, chunk_rows=chunk):
+        labels = columns_chunk.pop("click").astype(np.float64)
+        if model is None:  # fit the numeric statistics on the first chunk
+            spec.fit(columns_chunk)
+            model = WideDeep(**spec.model_kwargs(), hidden=(100, 50), seed=0)
+        train(model, spec.transform(columns_chunk, labels), optimizer, epochs=1, batch_size=1024, seed=rows_read)
+        rows_read += labels.size
+        labels_seen += labels.sum()
+    seconds = time.perf_counter() - started
+    return {"benchmark": "out-of-core", "rows": rows_read, "file_mb": path.stat().st_size / 2 ** 20,
+            "write_seconds": write_seconds, "train_seconds": seconds, "rows_per_second": rows_read / seconds,
+            "peak_memory_mb": peak_memory_mb()}
+
+
+BENCHMARKS = {"adult": bench_adult, "table-size": bench_table_size, "million": bench_million,
+              "serving": bench_serving, "out-of-core": bench_out_of_core}
+
+
+def run_all(args) -> None:
+    results = []
+    for name, extra in [("adult", []), ("table-size", []), ("million", []), ("million", ["--float32"]),
+                        ("serving", []), ("out-of-core", ["--rows", str(args.rows)])]:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1") if name == "serving" else None
+        out = subprocess.run([sys.executable, __file__, name, *extra], capture_output=True, text=True, env=env)
+        if out.returncode:
+            print(out.stderr, file=sys.stderr)
+            raise SystemExit(f"benchmark {name} failed")
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), flush=True)
+    info = {"machine": platform.machine(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "results": results}
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "performance.json").write_text(json.dumps(info, indent=1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("benchmark", choices=[*BENCHMARKS, "all"])
+    parser.add_argument("--float32", action="store_true", help="million: train in float32")
+    parser.add_argument("--rows", type=int, default=10_000_000, help="out-of-core: rows in the CSV")
+    parser.add_argument("--workdir", help="out-of-core: where to write the CSV (default: the temp folder)")
+    args = parser.parse_args()
+    if args.benchmark == "all":
+        run_all(args)
+    else:
+        print(json.dumps(BENCHMARKS[args.benchmark](args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
