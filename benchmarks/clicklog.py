@@ -11,18 +11,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from wdnumpy import Batch, EmbeddingField
+from wdnumpy.features import combine_keys, mix64
 
 N_CATEGORICAL, N_NUMERIC = 26, 13
 VOCAB_SIZES = np.geomspace(10, 100_000, N_CATEGORICAL).astype(np.int64)
 CROSSES = [(i, i + 13) for i in range(13)]  # field pairs crossed in the wide part
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    x = x ^ (x >> np.uint64(31))
-    x = x * np.uint64(0x7FB5D329728EA185)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x81DADEF4BC2DD44D)
-    return x ^ (x >> np.uint64(33))
 
 
 def fields(embedding_dim: int = 8) -> list:
@@ -49,10 +42,10 @@ def make_click_log(n_rows: int, hash_bits: int = 20, seed: int = 0, chunk: int =
             z += id_effect[f][block[:, f]]
         keys = [(np.uint64(f) << np.uint64(40)) + block[:, f].astype(np.uint64) for f in range(N_CATEGORICAL)]
         for a, b in CROSSES:
-            pair = _mix(keys[a]) ^ keys[b]
+            pair = combine_keys(keys[a], keys[b])
             keys.append(pair)
-            z += np.where(block[:, a] < 3, cross_effect[(_mix(pair) % np.uint64(4096)).astype(np.int64)], 0.0)
-        wide_indices.append((_mix(np.stack(keys, axis=1)) & mask).astype(np.int32))
+            z += np.where(block[:, a] < 3, cross_effect[(mix64(pair) % np.uint64(4096)).astype(np.int64)], 0.0)
+        wide_indices.append((mix64(np.stack(keys, axis=1)) & mask).astype(np.int32))
         ids.append(block.astype(np.int32))
         numbers.append(x)
         labels.append((rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.float64))

@@ -97,6 +97,8 @@ def test_multivalent_bags_from_lists_or_strings():
     t = col.tokens({"apps": [["A", "Z"], [], ["C", "C"]]})
     assert t.indptr.tolist() == [0, 2, 2, 4]
     assert t.ids.tolist() == [1, 0, 3, 3]
+    semicolons = Multivalent("apps", separator=";").fit({"apps": np.array(["A;B", "B|C"])})
+    assert semicolons.vocabulary == ["A", "B", "B|C"]
 
 
 def test_cross_of_two_bags_is_every_pair_as_in_the_paper():

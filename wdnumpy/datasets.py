@@ -228,7 +228,7 @@ def make_app_store(n_train: int = 200_000, n_test: int = 20_000, n_users: int = 
 
     True logit of user u seeing impression app j, of category c_j:
 
-        z = −2 + pop_j + 3 · share_u[c_j] + country_u + 0.03 · (40 − age_u) + Σ_{i ∈ installed_u} niche(i, j)
+        z = −3 + pop_j + 6 · share_u[c_j] + country_u + 0.03 · (40 − age_u) + Σ_{i ∈ installed_u} niche(i, j)
 
     - users install apps mostly from the categories they like, and ``share_u[c]``
       is the fraction of u's installed apps in category c: how much the user

@@ -71,7 +71,7 @@ def stable_hash(values) -> np.ndarray:
     return keys[inverse.ravel()]
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: scrambles the bits of uint64 keys (wrapping arithmetic)."""
     x = x ^ (x >> np.uint64(30))
     x = x * np.uint64(0xBF58476D1CE4E5B9)
@@ -82,7 +82,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 def combine_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Order-dependent combination of two uint64 key arrays: the key of the cross (a, b)."""
-    return _mix(_mix(a) ^ b)
+    return mix64(mix64(a) ^ b)
 
 
 # ---------------------------------------------------------------------------
@@ -276,8 +276,7 @@ class Categorical(Column):
         return self
 
     def _text(self, data):
-        if self.multivalent:
-            return split_bags(_column(data, self.source, f"column {self.name!r}"))[1]
+        """The column's raw values as strings (for a bag column: every value of every bag)."""
         return _as_text(_column(data, self.source, f"column {self.name!r}"))
 
     def _lookup(self, text):
@@ -319,9 +318,15 @@ class Multivalent(Categorical):
         self.separator = separator
         self.pooling = pooling
 
+    def _bags(self, data):
+        return split_bags(_column(data, self.source, f"column {self.name!r}"), self.separator)
+
+    def _text(self, data):
+        return self._bags(data)[1]
+
     def tokens(self, data) -> Tokens:
         self._require_fitted()
-        lengths, flat = split_bags(_column(data, self.source, f"column {self.name!r}"), self.separator)
+        lengths, flat = self._bags(data)
         ids, keys = self._lookup(flat)
         return Tokens(np.concatenate([[0], np.cumsum(lengths)]), ids, keys)
 
