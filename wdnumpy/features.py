@@ -102,10 +102,6 @@ class Tokens:
     ids: np.ndarray
     keys: np.ndarray
 
-    @property
-    def n_rows(self) -> int:
-        return self.indptr.size - 1
-
 
 def _single(ids: np.ndarray, keys: np.ndarray) -> Tokens:
     return Tokens(np.arange(ids.size + 1, dtype=np.int64), ids.astype(np.int64), keys)
