@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -131,14 +132,17 @@ def _load_for_rows(args):
 def run_predict(args) -> int:
     model, spec, columns = _load_for_rows(args)
     probability = model.predict_proba(spec.transform(columns))
-    out = open(args.out, "w", newline="") if args.out else sys.stdout
+    lines = ["probability"] + [f"{p:.6f}" for p in probability]
+    if not args.out:
+        print("\n".join(lines))
+        return 0
+    out = Path(args.out)
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # a crash never leaves a half-written file
     try:
-        writer = csv.writer(out)
-        writer.writerow(["probability"])
-        writer.writerows([f"{p:.6f}"] for p in probability)
+        temporary.write_text("\n".join(lines) + "\n")
+        os.replace(temporary, out)
     finally:
-        if args.out:
-            out.close()
+        temporary.unlink(missing_ok=True)
     return 0
 
 
