@@ -211,10 +211,10 @@ class WideDeep:
         n = self.check_batch(batch) if check else len(batch)
         p = self.params
         cache = {}
-        wide = np.zeros(n, dtype=self.dtype)
-        deep = np.zeros(n, dtype=self.dtype)
         if self.uses_wide:
             wide, cache["wide"] = layers.sparse_linear_forward(self._as_dtype(batch.wide), p["wide.w"])
+        else:
+            wide = np.zeros(n, dtype=self.dtype)
         if self.uses_deep:
             pieces, cache["embeddings"] = [], []
             for f in self.fields:
@@ -235,6 +235,8 @@ class WideDeep:
                 cache["mlp"].append((c_affine, c_relu))
             out, cache["out"] = layers.affine_forward(a, p["deep.w_out"], None)
             deep = out[:, 0]
+        else:
+            deep = np.zeros(n, dtype=self.dtype)
         z = wide + deep + p["bias"][0]
         self._cache = cache
         if return_parts:
