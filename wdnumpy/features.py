@@ -40,8 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .batch import Batch
-from .model import EmbeddingField
+from .batch import Batch, EmbeddingField
 
 MISSING = frozenset({"", "?", "NA", "nan", "NaN", "None"})
 OOV_KEY_TEXT = "\x00<out-of-vocabulary>"

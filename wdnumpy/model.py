@@ -23,38 +23,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import layers
-from .batch import Batch
+from .batch import Batch, EmbeddingField
 from .losses import sigmoid, sigmoid_cross_entropy_backward, sigmoid_cross_entropy_forward
 
 MODES = ("wide", "deep", "wide_deep")
-
-
-@dataclass(frozen=True)
-class EmbeddingField:
-    """A categorical field of the deep part.
-
-    name : key of the field in ``Batch.categorical``
-    vocab_size : V, number of ids (ids lie in [0, V))
-    dim : K, embedding width
-    multivalent : False for one id per row, True for a bag of ids per row
-    pooling : "sum" or "mean", how a bag's embeddings are combined
-    """
-
-    name: str
-    vocab_size: int
-    dim: int
-    multivalent: bool = False
-    pooling: str = "sum"
-
-    def __post_init__(self):
-        if not self.name or not isinstance(self.name, str):
-            raise ValueError(f"field name must be a non-empty string, got {self.name!r}")
-        if int(self.vocab_size) < 1:
-            raise ValueError(f"field {self.name!r}: vocab_size must be >= 1, got {self.vocab_size}")
-        if int(self.dim) < 1:
-            raise ValueError(f"field {self.name!r}: dim must be >= 1, got {self.dim}")
-        if self.pooling not in ("sum", "mean"):
-            raise ValueError(f"field {self.name!r}: pooling must be 'sum' or 'mean', got {self.pooling!r}")
 
 
 class Gradients(Mapping):
