@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from wdnumpy.cli import train_and_evaluate  # noqa: E402
+from wdnumpy.runs import train_and_evaluate  # noqa: E402
 
 KINDS = ("wide", "deep", "wide_deep", "ensemble")
 WIDE_SIZES = {"adult": (10, 100, 1000, 10_000), "app_store": (2 ** 8, 2 ** 11, 2 ** 14, 2 ** 17)}

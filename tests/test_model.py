@@ -5,15 +5,15 @@ import scipy.sparse as sp
 
 from conftest import FIELDS, WIDE_DIM, make_batch, make_model
 from wdnumpy import Batch, EmbeddingField, WideDeep
-from wdnumpy.gradcheck import check_model
+from wdnumpy import layers
+from wdnumpy.gradcheck import check_layer, check_model
+from wdnumpy.layers import RowGrad
 from wdnumpy.losses import sigmoid
 
 
 def min_distance_to_relu_kink(model, batch):
-    model.forward(batch)
-    pre = [c_affine[0] @ model.params[f"deep.W{i}"] + model.params[f"deep.b{i}"]
-           for i, (c_affine, _) in enumerate(model._cache["mlp"], start=1)]
-    return min(np.abs(h).min() for h in pre)
+    layers = model.trace(batch).layers
+    return min(np.abs(layers[f"h{i}"]).min() for i in range(1, len(model.hidden) + 1))
 
 
 @pytest.mark.parametrize("mode", ["wide", "deep", "wide_deep"])
@@ -36,21 +36,21 @@ def test_model_without_hidden_layers_or_continuous_features():
     assert report.passed, report
 
 
-def test_params_and_grads_share_keys_and_shapes(batch):
+def test_loss_returns_a_plain_dict_of_grads_keyed_like_params(batch):
     model = make_model()
-    assert list(model.params) == list(model.grads)
-    assert {"bias", "wide.w", "deep.embedding.country", "deep.embedding.installed", "deep.embedding.genres", "deep.W1", "deep.b1",
-            "deep.W2", "deep.b2", "deep.w_out"} == set(model.params)
-    for name, value in model.grads.items():  # zeros before any backward
-        assert value.shape == model.params[name].shape and not value.any()
-    model.loss(batch)
-    for name in model.params:
-        assert model.grads[name].shape == model.params[name].shape
-        assert model.grads[name].dtype == model.params[name].dtype
-    row_grad = model.grads.row_grad("deep.embedding.country")
-    assert row_grad.rows.tolist() == [0, 1, 2, 4]  # the ids present in the batch
-    assert model.grads.row_grad("deep.W1") is None
+    assert {"bias", "wide.w", "deep.embedding.country", "deep.embedding.installed", "deep.embedding.genres",
+            "deep.W1", "deep.b1", "deep.W2", "deep.b2", "deep.w_out"} == set(model.params)
+    loss, grads = model.loss(batch)
+    assert isinstance(loss, float) and type(grads) is dict
+    assert list(grads) == list(model.params)
+    for name, grad in grads.items():
+        dense = grad.to_dense() if isinstance(grad, RowGrad) else grad
+        assert dense.shape == model.params[name].shape and dense.dtype == model.params[name].dtype
+    sparse = {n for n, g in grads.items() if isinstance(g, RowGrad)}
+    assert sparse == {"wide.w", "deep.embedding.country", "deep.embedding.installed", "deep.embedding.genres"}
+    assert grads["deep.embedding.country"].rows.tolist() == [0, 1, 2, 4]  # the ids present in the batch
     assert model.n_params == sum(p.size for p in model.params.values())
+    assert model.loss(batch, backward=False) == (loss, None)
 
 
 def test_modes_hold_only_their_parameters():
@@ -67,14 +67,18 @@ def test_seeded_initialisation_and_float32():
     assert all(p.dtype == np.float32 for p in model.params.values())
     batch = make_batch()
     assert model.forward(batch).dtype == np.float32
-    model.loss(batch)
-    assert all(model.grads[n].dtype == np.float32 for n in model.params)
+    _, grads = model.loss(batch)
+    assert all((g.values if isinstance(g, RowGrad) else g).dtype == np.float32 for g in grads.values())
 
 
 def test_predict_proba_is_sigmoid_of_sum_of_parts(batch):
     model = make_model()
-    z, parts = model.forward(batch, return_parts=True)
-    np.testing.assert_allclose(z, parts["wide"] + parts["deep"] + parts["bias"], rtol=1e-14)
+    trace = model.trace(batch)
+    z = model.forward(batch)
+    np.testing.assert_array_equal(trace.logit, z)
+    np.testing.assert_allclose(z, trace.wide_logit + trace.deep_logit + trace.bias, rtol=1e-14)
+    np.testing.assert_allclose(trace.wide_logit, batch.wide @ model.params["wide.w"], rtol=1e-14)
+    np.testing.assert_allclose(trace.deep_logit, trace.last_hidden @ model.params["deep.w_out"][:, 0], rtol=1e-14)
     p = model.predict_proba(batch)
     np.testing.assert_allclose(p, sigmoid(z))
     assert p.shape == (len(batch),) and np.all((p > 0) & (p < 1))
@@ -91,27 +95,25 @@ def test_joint_training_couples_the_parts(batch):
     """Under joint training the wide gradient is (p − y)ᵀX with p from *both* logits, so it changes
     when only the deep part changes; a wide model trained on its own never sees the deep part."""
     joint = make_model("wide_deep")
-    joint.loss(batch)
-    wide_grad_before = joint.grads["wide.w"].copy()
+    wide_grad_before = joint.loss(batch)[1]["wide.w"].to_dense()
     joint.params["deep.w_out"] *= -3.0  # touch only the deep part
-    joint.loss(batch)
-    assert np.abs(joint.grads["wide.w"] - wide_grad_before).max() > 1e-3
+    joint_wide_grad = joint.loss(batch)[1]["wide.w"].to_dense()
+    assert np.abs(joint_wide_grad - wide_grad_before).max() > 1e-3
 
     # the joint wide gradient is exactly Xᵀ(σ(wide + deep + b) − y) weighted as in the loss
-    z, parts = joint.forward(batch, return_parts=True)
+    trace = joint.trace(batch)
     s = batch.weights / batch.weights.sum()
-    np.testing.assert_allclose(joint.grads["wide.w"], batch.wide.T @ (s * (sigmoid(z) - batch.labels)),
+    np.testing.assert_allclose(joint_wide_grad, batch.wide.T @ (s * (sigmoid(trace.logit) - batch.labels)),
                                rtol=1e-12, atol=1e-15)
 
     # separately trained: the wide model's gradient uses its own logit only
     wide_only = make_model("wide")
     wide_only.params["wide.w"][:] = joint.params["wide.w"]
     wide_only.params["bias"][:] = joint.params["bias"]
-    wide_only.loss(batch)
-    separate = wide_only.grads["wide.w"].copy()
-    expected = batch.wide.T @ (s * (sigmoid(parts["wide"] + parts["bias"]) - batch.labels))
+    separate = wide_only.loss(batch)[1]["wide.w"].to_dense()
+    expected = batch.wide.T @ (s * (sigmoid(trace.wide_logit + trace.bias) - batch.labels))
     np.testing.assert_allclose(separate, expected, rtol=1e-12, atol=1e-15)
-    assert np.abs(separate - joint.grads["wide.w"]).max() > 1e-3
+    assert np.abs(separate - joint_wide_grad).max() > 1e-3
 
 
 # -- bad input ---------------------------------------------------------------
@@ -173,12 +175,19 @@ def test_bad_constructor_arguments():
         WideDeep(3, FIELDS, dtype=np.int32)
 
 
-def test_other_sparse_formats_are_accepted(batch):
+def test_other_sparse_formats_are_converted_where_the_batch_is_made(batch):
     model = make_model()
     reference = model.forward(batch)
-    batch.wide = batch.wide.tocoo()
-    batch.categorical["installed"] = batch.categorical["installed"].tocsc()
-    np.testing.assert_allclose(model.forward(batch), reference, rtol=1e-14)
+    categorical = dict(batch.categorical, installed=batch.categorical["installed"].tocsc(),
+                       country=batch.categorical["country"].tolist())
+    converted = Batch(batch.wide.tocoo(), categorical, batch.continuous.tolist(), batch.labels.tolist())
+    assert converted.wide.format == "csr" and converted.categorical["installed"].format == "csr"
+    np.testing.assert_allclose(model.forward(converted), reference, rtol=1e-14)
+    # validation only checks: a batch changed after it was made is refused, not converted
+    converted.wide = converted.wide.tocoo()
+    with pytest.raises(ValueError, match="CSR"):
+        model.forward(converted)
+    assert converted.wide.format == "coo"
 
 
 def test_batch_take_slices_and_index_arrays_agree(batch):
@@ -190,3 +199,79 @@ def test_batch_take_slices_and_index_arrays_agree(batch):
         assert (by_slice.categorical["installed"] != by_index.categorical["installed"]).nnz == 0
         np.testing.assert_array_equal(by_slice.categorical["country"], by_index.categorical["country"])
         np.testing.assert_array_equal(by_slice.labels, by_index.labels)
+
+
+# -- the tower: dropout, L2, trace ---------------------------------------------
+
+def test_dropout_layer_gradient_with_a_fixed_mask():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((6, 5))
+    keep = rng.random((6, 5)) >= 0.4
+    report = check_layer(lambda x: layers.dropout_forward(x, 0.4, keep=keep), layers.dropout_backward,
+                         {"x": x}, "x")
+    assert report.passed, report
+    out, _ = layers.dropout_forward(x, 0.4, keep=keep)
+    np.testing.assert_allclose(out, x * keep / 0.6)
+
+
+def test_model_with_dropout_and_l2_passes_the_gradient_check(batch):
+    model = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1, dropout=0.3, l2=0.7)
+    assert [type(layer).__name__ for layer in model.tower] == ["Affine", "ReLU", "Dropout"] * 2 + ["Affine"]
+    report = check_model(model, batch, dropout_seed=5)
+    assert report.passed, report
+
+
+def test_l2_adds_half_the_squared_deep_weights_to_the_loss(batch):
+    plain = make_model()
+    penalised = make_model()
+    penalised.l2 = 0.5
+    weights = ("deep.W1", "deep.W2", "deep.w_out")
+    assert penalised.l2_names == weights
+    penalty = 0.25 * sum(np.sum(plain.params[n] ** 2) for n in weights)
+    assert penalised.loss(batch)[0] == pytest.approx(plain.loss(batch)[0] + penalty, rel=1e-12)
+    g_plain, g_pen = plain.loss(batch)[1], penalised.loss(batch)[1]
+    for name in weights:
+        np.testing.assert_allclose(g_pen[name], g_plain[name] + 0.5 * plain.params[name], rtol=1e-12)
+    np.testing.assert_array_equal(g_pen["deep.b1"], g_plain["deep.b1"])  # biases are not penalised
+
+
+def test_dropout_is_the_identity_in_evaluation_and_seeded_in_training(batch):
+    model = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1, dropout=0.5)
+    no_dropout = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1)
+    np.testing.assert_array_equal(model.forward(batch), no_dropout.forward(batch))
+    np.testing.assert_array_equal(model.predict_proba(batch), no_dropout.predict_proba(batch))
+    trained = model.trace(batch, training=True)
+    assert np.mean(trained.layers["dropout1"] == 0) > np.mean(trained.layers["a1"] == 0)  # units were dropped
+    again = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1, dropout=0.5)
+    np.testing.assert_array_equal(again.loss(batch)[0], WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1,
+                                                                  dropout=0.5).loss(batch)[0])
+    first, second = model.loss(batch)[0], model.loss(batch)[0]
+    assert first != second  # new masks at every training step
+    assert model.loss(batch, dropout_seed=3)[0] == model.loss(batch, dropout_seed=3)[0]
+    with pytest.raises(ValueError, match="dropout"):
+        WideDeep(WIDE_DIM, FIELDS, 2, dropout=1.0)
+    with pytest.raises(ValueError, match="l2"):
+        WideDeep(WIDE_DIM, FIELDS, 2, l2=-1.0)
+
+
+def test_trace_names_every_intermediate_result(batch):
+    model = make_model()
+    trace = model.trace(batch)
+    assert list(trace.layers) == ["h1", "a1", "h2", "a2", "deep_logit"]
+    assert set(trace.embeddings) == {"country", "installed", "genres"}
+    np.testing.assert_array_equal(trace.embeddings["country"],
+                                  model.params["deep.embedding.country"][batch.categorical["country"]])
+    assert trace.deep_input.shape == (8, model.deep_input_dim)
+    np.testing.assert_allclose(trace.layers["h1"], trace.deep_input @ model.params["deep.W1"] + model.params["deep.b1"])
+    np.testing.assert_array_equal(trace.layers["a1"], np.maximum(trace.layers["h1"], 0))
+    assert trace.last_hidden is trace.layers["a2"]
+    np.testing.assert_allclose(trace.probability, model.predict_proba(batch))
+    wide = make_model("wide").trace(batch)
+    assert wide.deep_input is None and wide.last_hidden is None and not wide.deep_logit.any()
+    no_hidden = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(), seed=0).trace(batch)
+    assert no_hidden.last_hidden is no_hidden.deep_input
+
+
+def test_repr_is_a_parameter_table():
+    text = repr(make_model())
+    assert "deep.W1" in text and f"({make_model().deep_input_dim}, 6)" in text and f"{make_model().n_params:,}" in text

@@ -7,38 +7,23 @@ from wdnumpy.layers import RowGrad
 from wdnumpy.optim import FTRL, SGD, AdaGrad, Adam, PerPart, make_optimizer
 
 
-class Grads(dict):
-    """Dense gradients by name, plus the touched rows of the sparse ones (like model.grads)."""
-
-    def __init__(self, dense, sparse=None):
-        sparse = sparse or {}
-        super().__init__({**dense, **{k: v.to_dense() for k, v in sparse.items()}})
-        self.sparse = sparse
-
-    def row_grad(self, name):
-        return self.sparse.get(name)
-
-
-class DenseView(Grads):
-    """The same gradients with no row information: forces the dense update."""
-
-    def row_grad(self, name):
-        return None
-
-
 class Toy:
-    """A 'model' with a dense parameter ``w`` and a sparse ``table``, and given gradients."""
+    """Parameters ``w`` (dense) and ``table`` (sparse rows), and a gradient dict for them, as
+    ``model.loss`` returns it: an ndarray for ``w``, a RowGrad (touched rows only) for ``table``."""
 
-    def __init__(self, dense_grad, rows=(), row_values=(), table_shape=(5,), grads_class=Grads):
+    def __init__(self, dense_grad, rows=(), row_values=(), table_shape=(5,), dense_table=False):
         self.params = {"w": np.array([1.0, -2.0]), "table": np.linspace(-1, 1, np.prod(table_shape)).reshape(table_shape)}
-        self.set_grads(dense_grad, rows, row_values, grads_class)
+        self.set_grads(dense_grad, rows, row_values, dense_table)
 
-    def set_grads(self, dense_grad, rows, row_values, grads_class=Grads):
+    def set_grads(self, dense_grad, rows, row_values, dense_table=False):
+        """``dense_table`` gives the table's gradient as a full array: forces the dense update."""
         shape = self.params["table"].shape
-        self.grads = grads_class({"w": np.asarray(dense_grad, dtype=float)},
-                                 {"table": RowGrad(np.asarray(rows, dtype=np.int64),
-                                                   np.asarray(row_values, dtype=float).reshape((-1,) + shape[1:]),
-                                                   shape)})
+        table = RowGrad(np.asarray(rows, dtype=np.int64),
+                        np.asarray(row_values, dtype=float).reshape((-1,) + shape[1:]), shape)
+        self.grads = {"w": np.asarray(dense_grad, dtype=float), "table": table.to_dense() if dense_table else table}
+
+    def step(self, optimizer):
+        optimizer.step(self.params, self.grads)
 
 
 G = np.array([0.5, -0.25])
@@ -47,7 +32,7 @@ G = np.array([0.5, -0.25])
 def test_sgd_step_by_hand():
     toy = Toy(G, [1, 3], [0.1, -0.2])
     before = toy.params["table"].copy()
-    SGD(lr=0.1).step(toy)
+    toy.step(SGD(lr=0.1))
     np.testing.assert_allclose(toy.params["w"], [1 - 0.05, -2 + 0.025])
     expected = before.copy()
     expected[[1, 3]] -= 0.1 * np.array([0.1, -0.2])
@@ -57,15 +42,15 @@ def test_sgd_step_by_hand():
 def test_sgd_momentum_two_steps_by_hand():
     toy = Toy(G, [0], [1.0])
     opt = SGD(lr=0.1, momentum=0.9)
-    opt.step(toy)
-    opt.step(toy)
+    toy.step(opt)
+    toy.step(opt)
     # v1 = −0.1 g; v2 = 0.9 v1 − 0.1 g = −0.19 g; w = w0 + v1 + v2 = w0 − 0.29 g
     np.testing.assert_allclose(toy.params["w"], np.array([1.0, -2.0]) - 0.29 * G)
 
 
 def test_adagrad_step_by_hand():
     toy = Toy(G, [2], [0.3])
-    AdaGrad(lr=0.5, initial_accumulator=0.1).step(toy)
+    toy.step(AdaGrad(lr=0.5, initial_accumulator=0.1))
     np.testing.assert_allclose(toy.params["w"], np.array([1.0, -2.0]) - 0.5 * G / np.sqrt(0.1 + G ** 2))
     assert toy.params["table"][2] == pytest.approx(0.0 - 0.5 * 0.3 / np.sqrt(0.1 + 0.09))
 
@@ -73,11 +58,11 @@ def test_adagrad_step_by_hand():
 def test_adam_two_steps_by_hand():
     toy = Toy(G, [0], [1.0])
     opt = Adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8)
-    opt.step(toy)
+    toy.step(opt)
     # first step: m̂ = g, v̂ = g², so the step is lr · sign(g)
     np.testing.assert_allclose(toy.params["w"], np.array([1.0, -2.0]) - 0.01 * np.sign(G), rtol=1e-6)
     w1 = toy.params["w"].copy()
-    opt.step(toy)
+    toy.step(opt)
     m = 0.9 * 0.1 * G + 0.1 * G
     v = 0.999 * 0.001 * G ** 2 + 0.001 * G ** 2
     step = 0.01 * (m / (1 - 0.9 ** 2)) / (np.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
@@ -102,7 +87,7 @@ def test_ftrl_matches_the_algorithm_by_hand():
     sequence = [np.array([0.5, -0.25]), np.array([0.4, 0.3]), np.array([-0.1, 0.6])]
     for g in sequence:
         toy.grads["w"][:] = g
-        opt.step(toy)
+        toy.step(opt)
     for i in range(2):
         assert toy.params["w"][i] == pytest.approx(ftrl_reference([g[i] for g in sequence], 0.3, 1.0, 0.05, 0.1))
 
@@ -117,8 +102,8 @@ def test_ftrl_l1_gives_exact_zeros():
         g = rng.normal(0, 0.1, 200) + np.r_[np.full(10, 0.5), np.zeros(190)]  # 10 informative weights
         with_l1.set_grads(g, [], [])
         without.set_grads(g, [], [])
-        opt_l1.step(with_l1)
-        opt_plain.step(without)
+        with_l1.step(opt_l1)
+        without.step(opt_plain)
     assert np.sum(with_l1.params["w"] == 0.0) > 150  # most noise weights are exactly zero
     assert np.all(with_l1.params["w"][:10] != 0.0)   # the informative ones are not
     assert np.sum(without.params["w"] == 0.0) == 0
@@ -126,7 +111,7 @@ def test_ftrl_l1_gives_exact_zeros():
 
 def test_ftrl_keeps_weights_it_starts_from():
     toy = Toy(np.zeros(2), [0], [0.0])
-    FTRL(alpha=0.1, l1=0.01, l2=0.5).step(toy)  # zero gradient: weights stay (as after a warm start)
+    toy.step(FTRL(alpha=0.1, l1=0.01, l2=0.5))  # zero gradient: weights stay (as after a warm start)
     np.testing.assert_allclose(toy.params["w"], [1.0, -2.0])
 
 
@@ -141,9 +126,9 @@ def test_lazy_updates_equal_dense_updates(make):
         rows = np.sort(rng.choice(6, size=2, replace=False))
         values, g = rng.standard_normal((2, 3)), rng.standard_normal(2)
         lazy.set_grads(g, rows, values)
-        dense.set_grads(g, rows, values, DenseView)
-        lazy_opt.step(lazy)
-        dense_opt.step(dense)
+        dense.set_grads(g, rows, values, dense_table=True)
+        lazy.step(lazy_opt)
+        dense.step(dense_opt)
     for name in lazy.params:
         np.testing.assert_allclose(lazy.params[name], dense.params[name], rtol=1e-13, atol=1e-15)
     assert np.abs(lazy.params["table"] - np.linspace(-1, 1, 18).reshape(6, 3)).max() > 0  # something moved
@@ -153,24 +138,25 @@ def test_lazy_adam_freezes_untouched_rows():
     """Documented difference: dense Adam keeps moving a row with old momentum; lazy Adam does not."""
     toy = Toy(G, [0], [1.0], (3,))
     opt = Adam(lr=0.1)
-    opt.step(toy)
+    toy.step(opt)
     before = toy.params["table"].copy()
     toy.set_grads(G, [2], [1.0])
-    opt.step(toy)
+    toy.step(opt)
     assert toy.params["table"][0] == before[0]  # row 0 untouched this step: frozen
     assert toy.params["table"][2] != before[2]
 
 
 def test_per_part_routes_wide_to_one_optimizer_and_the_rest_to_the_other():
     model, batch = make_model(), make_batch()
-    model.loss(batch)
+    _, grads = model.loss(batch)
     before = {k: v.copy() for k, v in model.params.items()}
     wide, deep = SGD(1e-3), SGD(1e-3)
-    PerPart(wide, deep).step(model)
+    PerPart(wide, deep).step(model.params, grads)
     assert set(wide.state) == {"wide.w"} and "wide.w" not in deep.state
     assert "bias" in deep.state and "deep.W1" in deep.state
-    for name in model.params:
-        np.testing.assert_allclose(model.params[name], before[name] - 1e-3 * model.grads[name], rtol=1e-12)
+    for name, grad in grads.items():
+        dense = grad.to_dense() if isinstance(grad, RowGrad) else grad
+        np.testing.assert_allclose(model.params[name], before[name] - 1e-3 * dense, rtol=1e-12)
 
 
 def test_optimizer_names_and_bad_arguments():

@@ -50,7 +50,7 @@ def test_early_stopping_restores_the_best_epoch(store):
                     patience=2, metric="logloss")
     best = history.best_epoch
     assert len(history.epochs) < 8 or best == int(np.argmin(history.column("valid_logloss"))) + 1
-    restored = model.loss(test_batch, backward=False)
+    restored, _ = model.loss(test_batch, backward=False)
     assert restored == pytest.approx(history.epochs[best - 1]["valid_logloss"], rel=1e-6)
 
 
@@ -63,8 +63,8 @@ def test_ensemble_trains_members_on_their_own_losses(store):
     alone = WideDeep(**spec.model_kwargs(), hidden=(8,), mode="wide", seed=0)
     train(alone, train_batch, "adam", epochs=2, batch_size=256, seed=0)
     np.testing.assert_array_equal(alone.params["wide.w"], ensemble.members["wide"].params["wide.w"])
-    z, parts = ensemble.forward(test_batch, return_parts=True)
-    np.testing.assert_allclose(z, parts["wide"] + parts["deep"])
+    parts = ensemble.member_logits(test_batch)
+    np.testing.assert_allclose(ensemble.forward(test_batch), parts["wide"] + parts["deep"])
     averaged = Ensemble(ensemble.members["wide"], ensemble.members["deep"], combine="proba")
     p = (1 / (1 + np.exp(-parts["wide"])) + 1 / (1 + np.exp(-parts["deep"]))) / 2
     np.testing.assert_allclose(averaged.predict_proba(test_batch), p, rtol=1e-9)

@@ -11,6 +11,10 @@ A :class:`Batch` holds, for N examples,
 
 Any part may be ``None`` when the model does not use it. Shapes follow the
 glossary in :mod:`wdnumpy.layers`.
+
+Inputs are converted once, where a Batch is made (other sparse formats become
+CSR, lists become arrays); :meth:`Batch.validate` then only checks, against
+what a model expects, and never changes the batch.
 """
 from __future__ import annotations
 
@@ -44,8 +48,21 @@ class EmbeddingField:
             raise ValueError(f"field {self.name!r}: vocab_size must be >= 1, got {self.vocab_size}")
         if int(self.dim) < 1:
             raise ValueError(f"field {self.name!r}: dim must be >= 1, got {self.dim}")
-        if self.pooling not in ("sum", "mean"):
-            raise ValueError(f"field {self.name!r}: pooling must be 'sum' or 'mean', got {self.pooling!r}")
+        check_pooling(self.pooling, f"field {self.name!r}: ")
+
+
+POOLINGS = ("sum", "mean")
+
+
+def check_pooling(pooling: str, who: str = "") -> None:
+    """Raise ValueError unless ``pooling`` is "sum" or "mean" (``who`` prefixes the message)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"{who}pooling must be 'sum' or 'mean', got {pooling!r}")
+
+
+def csr_row_of_entry(matrix: sp.csr_matrix) -> np.ndarray:
+    """(nnz,) the row of each stored entry of a CSR matrix, in storage order."""
+    return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
 
 
 def bags_from_lists(bags, vocab_size: int) -> sp.csr_matrix:
@@ -73,6 +90,15 @@ class Batch:
     labels: np.ndarray | None = None
     weights: np.ndarray | None = None
 
+    def __post_init__(self):
+        self.wide = _as_csr(self.wide)
+        self.categorical = {name: _as_csr(v) if sp.issparse(v) else np.asarray(v)
+                            for name, v in self.categorical.items()}
+        for name in ("continuous", "labels", "weights"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, np.ndarray):
+                setattr(self, name, np.asarray(value))
+
     def __len__(self) -> int:
         for part in (self.wide, self.continuous, self.labels, *self.categorical.values()):
             if part is not None:
@@ -88,6 +114,108 @@ class Batch:
             labels=_rows(self.labels, rows),
             weights=_rows(self.weights, rows),
         )
+
+    def validate(self, wide_dim: int | None = None, fields=(), n_continuous: int = 0) -> int:
+        """Check the batch against what a model expects; raise ValueError saying what was
+        expected and what came. Changes nothing.
+
+        Parameters
+        ----------
+        wide_dim : D, or None if the model has no wide part
+        fields : the EmbeddingFields of the deep part (empty without one)
+        n_continuous : C
+
+        Returns
+        -------
+        N, the number of examples
+        """
+        sizes = {}
+        if wide_dim is not None:
+            sizes["batch.wide"] = self._check_wide(wide_dim)
+        if fields or n_continuous:
+            expected, given = sorted(f.name for f in fields), sorted(self.categorical)
+            if given != expected:
+                raise ValueError(f"batch has {len(given)} categorical fields {given}, "
+                                 f"but the model expects {len(expected)}: {expected}")
+            for f in fields:
+                sizes[f"field {f.name!r}"] = self._check_field(f)
+        if n_continuous:
+            sizes["batch.continuous"] = self._check_continuous(n_continuous)
+        if self.labels is not None:
+            y = self.labels
+            if y.ndim != 1:
+                raise ValueError(f"labels must have shape (N,), got {y.shape}")
+            bad = ~((y == 0) | (y == 1))
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"labels must be 0 or 1; row {row} has {y[row].item()!r}")
+            sizes["labels"] = y.shape[0]
+        if self.weights is not None:
+            s = self.weights
+            if s.ndim != 1 or s.dtype.kind not in "biuf" or not np.all(np.isfinite(s)) or (s < 0).any() \
+                    or s.sum() <= 0:
+                raise ValueError("weights must be an (N,) array of finite non-negative numbers with a positive sum")
+            sizes["weights"] = s.shape[0]
+        if not sizes:
+            raise ValueError("the batch holds none of the inputs this model needs")
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"the parts of the batch have different numbers of rows: {sizes}")
+        return next(iter(sizes.values()))
+
+    def _check_wide(self, wide_dim: int) -> int:
+        X = self.wide
+        if X is None:
+            raise ValueError(f"the model needs batch.wide, an (N, {wide_dim}) CSR matrix; got None")
+        if not sp.issparse(X) or X.format != "csr":
+            raise ValueError(f"batch.wide must be a scipy.sparse CSR matrix, got {_describe(X)}")
+        if X.shape[1] != wide_dim:
+            raise ValueError(f"batch.wide has {X.shape[1]} columns but the wide part has {wide_dim} weights "
+                             "(wide_dim)")
+        if X.nnz and not np.all(np.isfinite(X.data)):
+            raise ValueError("batch.wide contains NaN or infinite entries")
+        return X.shape[0]
+
+    def _check_field(self, f: EmbeddingField) -> int:
+        values = self.categorical[f.name]
+        if f.multivalent:
+            if not sp.issparse(values) or values.format != "csr":
+                raise ValueError(f"field {f.name!r} is multivalent: expected an (N, {f.vocab_size}) CSR matrix "
+                                 f"of id counts (see batch.bags_from_lists), got {_describe(values)}")
+            if values.shape[1] != f.vocab_size:
+                raise ValueError(f"field {f.name!r}: bag matrix has {values.shape[1]} columns, "
+                                 f"expected the vocabulary size {f.vocab_size}")
+            if values.nnz and (values.data < 0).any():
+                raise ValueError(f"field {f.name!r}: bag counts must be non-negative")
+            return values.shape[0]
+        ids = values
+        if sp.issparse(ids) or ids.ndim != 1:
+            raise ValueError(f"field {f.name!r} is single-valued: expected ids of shape (N,), got {ids.shape}")
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"field {f.name!r}: ids must be integers, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= f.vocab_size):
+            bad = int(np.flatnonzero((ids < 0) | (ids >= f.vocab_size))[0])
+            raise ValueError(f"field {f.name!r}: ids must lie in [0, {f.vocab_size}); row {bad} has {ids[bad]}")
+        return ids.shape[0]
+
+    def _check_continuous(self, n_continuous: int) -> int:
+        x = self.continuous
+        if x is None:
+            raise ValueError(f"the model expects {n_continuous} continuous features; batch.continuous is None")
+        if x.ndim != 2 or x.shape[1] != n_continuous:
+            raise ValueError(f"batch.continuous must have shape (N, {n_continuous}), got {x.shape}")
+        bad = ~np.isfinite(x)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(f"batch.continuous has NaN or infinite values, the first at row {row}, column {col}")
+        return x.shape[0]
+
+
+def _describe(value) -> str:
+    return f"a {value.format.upper()} matrix" if sp.issparse(value) else type(value).__name__
+
+
+def _as_csr(values):
+    return values.tocsr() if sp.issparse(values) and values.format != "csr" else values
 
 
 def _rows(values, rows):

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from .datasets import adult_spec, app_store_spec, load_adult, make_app_store, read_csv
+from .datasets import read_csv
 from .explain import explain
-from .io import load_model, save_model
-from .metrics import evaluate, roc_auc
+from .io import atomic_write, load_model, save_model
 from .optim import OPTIMIZERS
-from .train import KINDS, make_model, train
+from .runs import train_and_evaluate
+from .train import KINDS
 
 
 def positive_int(text: str) -> int:
@@ -43,8 +41,25 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (np.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def probability(text: str) -> float:
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}")
     return value
 
 
@@ -59,59 +74,12 @@ def hidden_widths(text: str) -> tuple:
             from None
 
 
-def load_data(name: str, embedding_dim: int = 8, cross_buckets: int | None = None):
-    """(spec, train columns, train labels, test columns, test labels, app store or None) of a bundled data set."""
-    buckets = {} if cross_buckets is None else {"cross_buckets": cross_buckets}
-    if name == "adult":
-        train_columns, train_labels = load_adult("train")
-        test_columns, test_labels = load_adult("test")
-        return adult_spec(embedding_dim, **buckets), train_columns, train_labels, test_columns, test_labels, None
-    store = make_app_store(seed=0)
-    return app_store_spec(embedding_dim, **buckets), store.train, store.train_labels, store.test, \
-        store.test_labels, store
-
-
-def train_and_evaluate(data: str = "adult", model: str = "wide_deep", epochs: int = 10, batch_size: int = 256,
-                       seed: int = 0, optimizer: str = "paper", hidden=(100, 50), embedding_dim: int = 8,
-                       lr: float | None = None, dtype=np.float64, cross_buckets: int | None = None, log=None):
-    """Fit the data set's spec, train a model of kind ``model`` and score it on the test split.
-
-    Returns
-    -------
-    model, spec, result : result holds data, model, auc, accuracy, logloss,
-        seconds_per_epoch, epochs, params (and for the app store bayes_auc and
-        the AUC of each test slice, with its Bayes-optimal value)
-    """
-    spec, train_columns, train_labels, test_columns, test_labels, store = load_data(data, embedding_dim,
-                                                                                    cross_buckets)
-    spec.fit(train_columns)
-    train_batch = spec.transform(train_columns, train_labels)
-    test_batch = spec.transform(test_columns, test_labels)
-    trained = make_model(model, spec, hidden=hidden, seed=seed, dtype=dtype)
-    if log:
-        log(f"{model} on {data}: {len(train_labels)} training rows, {len(test_labels)} test rows, "
-            f"{trained.n_params} parameters, optimizer {optimizer}")
-    history = train(trained, train_batch, optimizer, epochs=epochs, batch_size=batch_size, seed=seed, lr=lr,
-                    verbose=log is not None, log=log or print)
-    histories = history if isinstance(history, dict) else {model: history}
-    probability = trained.predict_proba(test_batch)
-    result = {"data": data, "model": model, **evaluate(test_labels, probability),
-              "seconds_per_epoch": sum(h.seconds_per_epoch for h in histories.values()),
-              "epochs": epochs, "params": trained.n_params, "optimizer": optimizer, "seed": seed}
-    if store is not None:
-        result["bayes_auc"] = roc_auc(test_labels, store.test_prob)
-        for part in ("seen", "unseen", "none"):
-            rows = store.test_slice == part
-            result[f"auc_{part}"] = roc_auc(test_labels[rows], probability[rows])
-            result[f"bayes_auc_{part}"] = roc_auc(test_labels[rows], store.test_prob[rows])
-    return trained, spec, result
-
-
 def run_train(args) -> int:
     say = (lambda *a, **k: print(*a, **k, file=sys.stderr)) if args.json else print
     model, spec, result = train_and_evaluate(
         args.data, args.model, args.epochs, args.batch_size, args.seed, args.optimizer, args.hidden,
-        args.embedding_dim, args.lr, np.float32 if args.float32 else np.float64, log=say)
+        args.embedding_dim, args.lr, np.float32 if args.float32 else np.float64, dropout=args.dropout,
+        l2=args.l2, log=say)
     if args.save:
         save_model(args.save, model, spec, metadata=result)
         say(f"saved to {args.save}")
@@ -136,13 +104,7 @@ def run_predict(args) -> int:
     if not args.out:
         print("\n".join(lines))
         return 0
-    out = Path(args.out)
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # a crash never leaves a half-written file
-    try:
-        temporary.write_text("\n".join(lines) + "\n")
-        os.replace(temporary, out)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(args.out, lambda f: f.write(("\n".join(lines) + "\n").encode("utf-8")))
     return 0
 
 
@@ -166,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=hidden_widths, default=(100, 50), help="hidden widths, e.g. 100,50")
     p.add_argument("--embedding-dim", type=positive_int, default=8)
     p.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: the optimizer's)")
+    p.add_argument("--dropout", type=probability, default=0.0,
+                   help="drop probability after each hidden layer in training (default 0: off)")
+    p.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 penalty on the deep weights (default 0)")
     p.add_argument("--float32", action="store_true", help="train in single precision")
     p.add_argument("--save", metavar="PATH", help="write the trained model and its feature spec here (.npz)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results (progress to stderr)")

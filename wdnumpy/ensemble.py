@@ -54,18 +54,17 @@ class Ensemble:
     def n_params(self) -> int:
         return sum(model.n_params for model in self.members.values())
 
-    def forward(self, batch, return_parts: bool = False):
-        """Combined logit (N,); with ``return_parts`` also each member's logit."""
-        z_wide = self.members["wide"].forward(batch)
-        z_deep = self.members["deep"].forward(batch)
+    def member_logits(self, batch) -> dict:
+        """Each member's own logit (N,), by member name."""
+        return {name: member.forward(batch) for name, member in self.members.items()}
+
+    def forward(self, batch):
+        """Combined logit (N,)."""
+        z = self.member_logits(batch)
         if self.combine == "logit":
-            z = z_wide + z_deep
-        else:
-            p = (sigmoid(z_wide) + sigmoid(z_deep)) / 2
-            z = logit(np.clip(p, 1e-300, 1 - 1e-16))
-        if return_parts:
-            return z, {"wide": z_wide, "deep": z_deep}
-        return z
+            return z["wide"] + z["deep"]
+        p = (sigmoid(z["wide"]) + sigmoid(z["deep"])) / 2
+        return logit(np.clip(p, 1e-300, 1 - 1e-16))
 
     def predict_proba(self, batch) -> np.ndarray:
         return sigmoid(self.forward(batch))

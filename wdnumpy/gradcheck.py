@@ -17,8 +17,7 @@ About 1e-7 or less means right, 1e-4 is suspicious (unless near a ReLU kink),
 
 Typical use in class::
 
-    model.loss(batch)                      # forward + backward fills model.grads
-    report = check_model(model, batch)
+    report = check_model(model, batch)     # every parameter of the model's loss
     print(report)                          # one line per parameter: error, PASS/FAIL
     assert report.passed
 """
@@ -156,15 +155,17 @@ def check_layer(forward: Callable, backward: Callable, inputs: Mapping, wrt, see
     return check_gradients(f, {name: inputs[name] for name in wrt}, analytic, h, bound)
 
 
-def check_model(model, batch, h: float = 1e-5, bound: float = DEFAULT_BOUND,
-                names=None) -> GradCheckReport:
+def check_model(model, batch, h: float = 1e-5, bound: float = DEFAULT_BOUND, names=None,
+                dropout_seed: int = 0) -> GradCheckReport:
     """Gradient check of every parameter (or of ``names``) of a model's loss on a batch.
 
-    The model needs ``params``, ``grads`` and ``loss(batch, backward=...)``,
-    like :class:`~wdnumpy.model.WideDeep`.
+    The model needs ``params`` and ``loss(batch, backward=..., dropout_seed=...)``
+    returning ``(loss, grads)``, like :class:`~wdnumpy.model.WideDeep`. Every call
+    draws the same dropout masks (from ``dropout_seed``), so a model with dropout
+    is checked with one fixed mask.
     """
-    model.loss(batch, backward=True)
+    _, grads = model.loss(batch, dropout_seed=dropout_seed)
     names = list(model.params) if names is None else list(names)
-    analytic = {n: np.array(model.grads[n]) for n in names}
-    return check_gradients(lambda: model.loss(batch, backward=False),
+    analytic = {n: grads[n].to_dense() if hasattr(grads[n], "to_dense") else np.array(grads[n]) for n in names}
+    return check_gradients(lambda: model.loss(batch, backward=False, dropout_seed=dropout_seed)[0],
                            {n: model.params[n] for n in names}, analytic, h, bound)

@@ -49,10 +49,21 @@ def save_model(path, model, spec: FeatureSpec | None = None, metadata: dict | No
             "metadata": metadata or {}}
     arrays = {_key(m, n): p for m, member in members.items() for n, p in member.params.items()}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def atomic_write(path, write) -> Path:
+    """Write a file so that a crash leaves either the old file or the new one, never a part.
+
+    ``write(f)`` writes the content to a binary file object; it goes to a
+    temporary file in the target's directory, which is synced and then renamed
+    over ``path``. Returns the path.
+    """
+    path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, path)

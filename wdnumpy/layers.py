@@ -22,13 +22,21 @@ only a few of their rows. Their backward passes therefore return a
 :class:`RowGrad`: the touched row indices and the gradient of those rows only.
 ``RowGrad.to_dense()`` turns it into the ordinary dense gradient, which the
 gradient checks use; optimizers can update just the touched rows.
+
+Caches
+------
+Each forward returns a small named cache (``AffineCache(x, W, has_bias)`` and so
+on), read by name in its backward.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+
+from .batch import check_pooling, csr_row_of_entry
 
 
 @dataclass(frozen=True)
@@ -83,11 +91,20 @@ def sum_by_index(index: np.ndarray, values: np.ndarray):
 
 
 # ---------------------------------------------------------------------------
-# Wide part: sparse linear layer  y = wᵀ[x, φ(x)]   (paper §3.1, Eq. 1)
+# Wide part: the linear layer of the wide model  y = wᵀ[x, φ(x)] + b   (paper §3.1)
 # ---------------------------------------------------------------------------
 
+class SparseLinearCache(NamedTuple):
+    X: sp.csr_matrix
+    w: np.ndarray
+
+
 def sparse_linear_forward(X: sp.csr_matrix, w: np.ndarray):
-    """Wide logit of each example: ``y = X w`` (paper Eq. 1, without the bias).
+    """Wide logit of each example without the bias: ``y = X w``.
+
+    This is the product ``wᵀ[x, φ(x)]`` of the wide model (paper §3.1); the
+    columns of ``X`` already hold the raw features x and the cross-product
+    transformations φ(x) of paper Eq. 1 (built by :mod:`wdnumpy.features`).
 
     Parameters
     ----------
@@ -100,9 +117,9 @@ def sparse_linear_forward(X: sp.csr_matrix, w: np.ndarray):
     Returns
     -------
     y : (N,)
-    cache : (X, w)
+    cache : SparseLinearCache(X, w)
     """
-    return X @ w, (X, w)
+    return X @ w, SparseLinearCache(X, w)
 
 
 def sparse_linear_backward(dy: np.ndarray, cache):
@@ -120,16 +137,20 @@ def sparse_linear_backward(dy: np.ndarray, cache):
     -------
     dw : RowGrad of shape (D,)
     """
-    X, w = cache
-    # Entry p of X.data sits in row `row_of_entry[p]`; its gradient is X[n, j] * dy[n].
-    row_of_entry = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    rows, values = sum_by_index(X.indices, X.data * dy[row_of_entry])
-    return RowGrad(rows, values.astype(w.dtype, copy=False), w.shape)
+    X = cache.X
+    # entry p of X.data sits in row `row_of_entry[p]`; its gradient is X[n, j] * dy[n]
+    rows, values = sum_by_index(X.indices, X.data * dy[csr_row_of_entry(X)])
+    return RowGrad(rows, values.astype(cache.w.dtype, copy=False), cache.w.shape)
 
 
 # ---------------------------------------------------------------------------
 # Deep part: embeddings (paper §3.2)
 # ---------------------------------------------------------------------------
+
+class EmbeddingCache(NamedTuple):
+    ids: np.ndarray
+    table_shape: tuple
+
 
 def embedding_forward(ids: np.ndarray, E: np.ndarray):
     """Embedding lookup of a single-valued categorical field: a row gather.
@@ -144,9 +165,9 @@ def embedding_forward(ids: np.ndarray, E: np.ndarray):
     Returns
     -------
     out : (N, K), ``out[n] = E[ids[n]]``
-    cache : (ids, E.shape)
+    cache : EmbeddingCache(ids, table_shape)
     """
-    return E[ids], (ids, E.shape)
+    return E[ids], EmbeddingCache(ids, E.shape)
 
 
 def embedding_backward(dout: np.ndarray, cache):
@@ -163,9 +184,14 @@ def embedding_backward(dout: np.ndarray, cache):
     -------
     dE : RowGrad of shape (V, K)
     """
-    ids, shape = cache
-    rows, values = sum_by_index(ids, dout)
-    return RowGrad(rows, values, shape)
+    rows, values = sum_by_index(cache.ids, dout)
+    return RowGrad(rows, values, cache.table_shape)
+
+
+class BagEmbeddingCache(NamedTuple):
+    bags: sp.csr_matrix
+    scale: np.ndarray | None  # (N,) per-row factor of mean pooling; None for sum pooling
+    table_shape: tuple
 
 
 def bag_embedding_forward(bags: sp.csr_matrix, E: np.ndarray, pooling: str = "sum"):
@@ -185,8 +211,9 @@ def bag_embedding_forward(bags: sp.csr_matrix, E: np.ndarray, pooling: str = "su
     Returns
     -------
     out : (N, K)
-    cache : (bags, scale, E.shape), ``scale`` (N,) the per-row factor of the pooling
+    cache : BagEmbeddingCache(bags, scale, table_shape)
     """
+    check_pooling(pooling)
     if pooling == "sum":
         scale = None
         out = bags @ E
@@ -194,9 +221,7 @@ def bag_embedding_forward(bags: sp.csr_matrix, E: np.ndarray, pooling: str = "su
         totals = np.asarray(bags.sum(axis=1)).ravel()
         scale = np.divide(1.0, totals, out=np.zeros_like(totals, dtype=E.dtype), where=totals > 0)
         out = (bags @ E) * scale[:, None]
-    else:
-        raise ValueError(f"pooling must be 'sum' or 'mean', got {pooling!r}")
-    return out, (bags, scale, E.shape)
+    return out, BagEmbeddingCache(bags, scale, E.shape)
 
 
 def bag_embedding_backward(dout: np.ndarray, cache):
@@ -213,16 +238,26 @@ def bag_embedding_backward(dout: np.ndarray, cache):
     -------
     dE : RowGrad of shape (V, K)
     """
-    bags, scale, shape = cache
-    row_of_entry = np.repeat(np.arange(bags.shape[0]), np.diff(bags.indptr))
+    bags, scale = cache.bags, cache.scale
+    row_of_entry = csr_row_of_entry(bags)
     weight = bags.data if scale is None else bags.data * scale[row_of_entry]
     rows, values = sum_by_index(bags.indices, dout[row_of_entry] * weight[:, None])
-    return RowGrad(rows, values.astype(dout.dtype, copy=False), shape)
+    return RowGrad(rows, values.astype(dout.dtype, copy=False), cache.table_shape)
 
 
 # ---------------------------------------------------------------------------
 # Deep part: the MLP  a⁽ˡ⁺¹⁾ = f(W⁽ˡ⁾ a⁽ˡ⁾ + b⁽ˡ⁾)   (paper §3.2, Eq. 2)
+#
+# Convention: activations are row vectors, one row per example, so the code
+# computes a W with W of shape (H_in, H_out); the paper's W⁽ˡ⁾a⁽ˡ⁾ is the same
+# product written for column vectors (its W⁽ˡ⁾ is our Wᵀ).
 # ---------------------------------------------------------------------------
+
+class AffineCache(NamedTuple):
+    x: np.ndarray
+    W: np.ndarray
+    has_bias: bool
+
 
 def affine_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None):
     """Dense affine layer ``out = x W + b`` (the inner part of paper Eq. 2).
@@ -236,12 +271,12 @@ def affine_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None):
     Returns
     -------
     out : (N, H_out)
-    cache : (x, W, has_bias)
+    cache : AffineCache(x, W, has_bias)
     """
     out = x @ W
     if b is not None:
         out = out + b
-    return out, (x, W, b is not None)
+    return out, AffineCache(x, W, b is not None)
 
 
 def affine_backward(dout: np.ndarray, cache):
@@ -257,8 +292,11 @@ def affine_backward(dout: np.ndarray, cache):
     dW : (H_in, H_out) = xᵀ dout
     db : (H_out,) = Σ_n dout[n], or None if the layer has no bias
     """
-    x, W, has_bias = cache
-    return dout @ W.T, x.T @ dout, (dout.sum(axis=0) if has_bias else None)
+    return dout @ cache.W.T, cache.x.T @ dout, (dout.sum(axis=0) if cache.has_bias else None)
+
+
+class ReluCache(NamedTuple):
+    positive: np.ndarray  # boolean mask x > 0
 
 
 def relu_forward(x: np.ndarray):
@@ -271,10 +309,9 @@ def relu_forward(x: np.ndarray):
     Returns
     -------
     out : same shape as x
-    cache : the boolean mask ``x > 0``
+    cache : ReluCache(positive), the boolean mask ``x > 0``
     """
-    mask = x > 0
-    return np.maximum(x, 0), mask
+    return np.maximum(x, 0), ReluCache(x > 0)
 
 
 def relu_backward(dout: np.ndarray, cache):
@@ -288,4 +325,50 @@ def relu_backward(dout: np.ndarray, cache):
     -------
     dx : same shape
     """
-    return dout * cache
+    return dout * cache.positive
+
+
+# ---------------------------------------------------------------------------
+# Inverted dropout (not in the paper; a common regulariser of the deep part)
+# ---------------------------------------------------------------------------
+
+class DropoutCache(NamedTuple):
+    keep: np.ndarray | None  # boolean mask of the units kept; None when dropout is off
+    scale: float             # 1 / (1 − p)
+
+
+def dropout_forward(x: np.ndarray, p: float, keep: np.ndarray | None = None, training: bool = True,
+                    rng: np.random.Generator | None = None):
+    """Inverted dropout: in training, zero each unit with probability ``p`` and
+    scale the kept ones by 1/(1 − p), so that evaluation needs no rescaling.
+
+    Parameters
+    ----------
+    x : (N, H)
+    p : drop probability in [0, 1)
+    keep : (N, H) bool, optional fixed mask of kept units (gradient checks use one);
+        otherwise drawn from ``rng``
+    training : False makes the layer the identity
+
+    Returns
+    -------
+    out : (N, H), ``x · keep / (1 − p)`` in training, ``x`` otherwise
+    cache : DropoutCache(keep, scale)
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must lie in [0, 1), got {p}")
+    if not training or p == 0:
+        return x, DropoutCache(None, 1.0)
+    if keep is None:
+        if rng is None:
+            raise ValueError("dropout in training needs a fixed mask (keep) or a generator (rng)")
+        keep = rng.random(x.shape) >= p
+    scale = 1.0 / (1.0 - p)
+    return x * keep * x.dtype.type(scale), DropoutCache(keep, scale)
+
+
+def dropout_backward(dout: np.ndarray, cache: DropoutCache):
+    """Backward of :func:`dropout_forward`: ``dx = dout · keep / (1 − p)`` (the identity when off)."""
+    if cache.keep is None:
+        return dout
+    return dout * cache.keep * dout.dtype.type(cache.scale)

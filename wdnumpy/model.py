@@ -5,10 +5,18 @@
 
 - wide part: :func:`~wdnumpy.layers.sparse_linear_forward` over the CSR batch;
 - deep part: each categorical field's embedding (a row gather, or a pooled bag),
-  concatenated with the continuous features, then (affine → ReLU) × L, then an
-  affine map to one logit, without a bias of its own since ``b`` is shared;
+  concatenated with the continuous features, then the tower of
+  :mod:`wdnumpy.tower` — (affine → ReLU [→ dropout]) × L, then an affine map
+  to one logit, without a bias of its own since ``b`` is shared;
 - joint: the logits are added and one sigmoid cross-entropy is taken, so the
   same error ``p − y`` reaches both parts in every backward pass.
+
+The training interface is the one of CS231n's ``Solver``::
+
+    loss, grads = model.loss(batch)          # grads: a plain dict keyed like model.params
+    optimizer.step(model.params, grads)      # updates the parameters in place
+
+and ``model.trace(batch)`` shows, by name, everything a forward pass computes.
 
 ``mode="wide"`` or ``mode="deep"`` keeps one part only (plus the bias); an
 *ensemble* is two such models trained apart (see :mod:`wdnumpy.ensemble`).
@@ -16,8 +24,8 @@ Shapes follow the glossary in :mod:`wdnumpy.layers`.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,48 +33,44 @@ import scipy.sparse as sp
 from . import layers
 from .batch import Batch, EmbeddingField
 from .losses import sigmoid, sigmoid_cross_entropy_backward, sigmoid_cross_entropy_forward
+from .tower import Affine, build_tower, tower_backward, tower_forward
 
 MODES = ("wide", "deep", "wide_deep")
 
 
-class Gradients(Mapping):
-    """The gradient of the last backward pass for every parameter, keyed like ``params``.
+class ModelCache(NamedTuple):
+    """What :meth:`WideDeep.backward` needs from a forward pass."""
 
-    ``grads[name]`` is always a dense ndarray shaped like ``params[name]``. For
-    the sparse parameters (wide weights and embedding tables) the backward keeps
-    only the touched rows, available unexpanded as ``grads.row_grad(name)``, so
-    an optimizer can update those rows alone; the dense form is built on demand.
+    wide: layers.SparseLinearCache | None   # None without a wide part
+    fields: list                             # one embedding cache per field (deep part)
+    tower: list                              # one cache per layer of the tower (deep part)
+
+
+@dataclass
+class Trace:
+    """Everything one forward pass computed, by name, for N examples.
+
+    logit : (N,) z = wide_logit + deep_logit + bias
+    probability : (N,) σ(z)
+    wide_logit : (N,) w_wideᵀ[x, φ(x)] (zeros without a wide part)
+    deep_logit : (N,) w_deepᵀ a⁽ˡᶠ⁾ (zeros without a deep part)
+    bias : float, b
+    embeddings : dict field → (N, K), each field's embedding (pooled for a bag)
+    deep_input : (N, ΣK + C) the concatenated input of the tower, a⁽⁰⁾ (None without a deep part)
+    layers : dict layer name → output, in forward order: ``h1`` (pre-activation
+        a⁽⁰⁾W¹ + b¹), ``a1`` (its ReLU), [``dropout1``], ``h2``, ``a2``, …, ``deep_logit`` (N, 1)
+    last_hidden : (N, H_L) a⁽ˡᶠ⁾, the input of the output layer (None without a deep part)
     """
 
-    def __init__(self, params: Mapping[str, np.ndarray]):
-        self._params = params
-        self._grads: dict[str, np.ndarray | layers.RowGrad] = {}
-        self._dense: dict[str, np.ndarray] = {}  # dense forms of RowGrads, built when asked for
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        grad = self._grads.get(name)
-        if grad is None:
-            return np.zeros_like(self._params[name])
-        if isinstance(grad, layers.RowGrad):
-            if name not in self._dense:
-                self._dense[name] = grad.to_dense()
-            return self._dense[name]
-        return grad
-
-    def __iter__(self):
-        return iter(self._params)
-
-    def __len__(self) -> int:
-        return len(self._params)
-
-    def row_grad(self, name: str) -> layers.RowGrad | None:
-        """The touched rows of a sparse parameter's gradient, or None for a dense parameter."""
-        grad = self._grads.get(name)
-        return grad if isinstance(grad, layers.RowGrad) else None
-
-    def _store(self, name: str, grad) -> None:
-        self._grads[name] = grad
-        self._dense.pop(name, None)
+    logit: np.ndarray
+    probability: np.ndarray
+    wide_logit: np.ndarray
+    deep_logit: np.ndarray
+    bias: float
+    embeddings: dict
+    deep_input: np.ndarray | None
+    layers: dict
+    last_hidden: np.ndarray | None
 
 
 class WideDeep:
@@ -85,7 +89,10 @@ class WideDeep:
         Widths of the hidden ReLU layers, e.g. ``(100, 50)``; may be empty.
     mode : "wide_deep", "wide" or "deep"
     dtype : np.float64 (default, needed for gradient checks) or np.float32
-    seed : int, seeds ``np.random.default_rng`` for the initial weights
+    seed : int, seeds the initial weights and the dropout masks
+    dropout : drop probability after each hidden ReLU in training (0 = off)
+    l2 : L2 penalty ``l2/2 · Σ‖W‖²`` on the deep weight matrices (``deep.W<l>`` and
+        ``deep.w_out``; not the biases, not the embeddings), added to the loss
 
     Attributes
     ----------
@@ -93,11 +100,12 @@ class WideDeep:
         ``bias`` (1,); ``wide.w`` (D,); ``deep.embedding.<field>`` (V, K);
         ``deep.W<l>`` (H_in, H_out) and ``deep.b<l>`` (H_out,) for each hidden layer;
         ``deep.w_out`` (H_L, 1).
-    grads : Gradients, same keys as ``params``, filled by :meth:`backward`
+    tower : list of the deep part's layers (see :mod:`wdnumpy.tower`)
     """
 
     def __init__(self, wide_dim: int = 0, fields=(), n_continuous: int = 0, hidden=(100, 50),
-                 mode: str = "wide_deep", dtype=np.float64, seed: int = 0):
+                 mode: str = "wide_deep", dtype=np.float64, seed: int = 0, dropout: float = 0.0,
+                 l2: float = 0.0):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
@@ -117,11 +125,15 @@ class WideDeep:
             raise ValueError(f"mode {mode!r} uses the wide part, so wide_dim must be >= 1, got {wide_dim}")
         if self.uses_deep and not self.fields and self.n_continuous < 1:
             raise ValueError(f"mode {mode!r} uses the deep part, which needs fields or n_continuous >= 1")
-        self.seed = seed
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        if not (np.isfinite(l2) and l2 >= 0):
+            raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
+        self.seed, self.dropout, self.l2 = seed, float(dropout), float(l2)
+        self.tower = build_tower(len(self.hidden), self.dropout) if self.uses_deep else []
         self.params: dict[str, np.ndarray] = {}
         self._init_params(np.random.default_rng(seed))
-        self.grads = Gradients(self.params)
-        self._cache = None
+        self._dropout_rng = np.random.default_rng((seed, 1))  # masks: the same seed gives the same masks
 
     # -- construction -------------------------------------------------------
 
@@ -138,16 +150,30 @@ class WideDeep:
         """Width of the deep tower's input: Σ_f K_f + C."""
         return sum(f.dim for f in self.fields) + self.n_continuous
 
+    @property
+    def l2_names(self) -> tuple:
+        """The parameters the L2 penalty applies to: the tower's weight matrices."""
+        return tuple(layer.weight for layer in self.tower if isinstance(layer, Affine))
+
     def config(self) -> dict:
         """The constructor arguments, as plain JSON-able values."""
         return {"wide_dim": self.wide_dim, "fields": [asdict(f) for f in self.fields],
                 "n_continuous": self.n_continuous, "hidden": list(self.hidden), "mode": self.mode,
-                "dtype": self.dtype.name, "seed": self.seed}
+                "dtype": self.dtype.name, "seed": self.seed, "dropout": self.dropout, "l2": self.l2}
 
     @property
     def n_params(self) -> int:
         """Number of trainable scalars."""
         return int(sum(p.size for p in self.params.values()))
+
+    def __repr__(self) -> str:
+        width = max(len(n) for n in self.params)
+        lines = [f"WideDeep(mode={self.mode!r}, hidden={self.hidden}, dtype={self.dtype.name}, "
+                 f"dropout={self.dropout}, l2={self.l2})",
+                 f"  {'parameter':<{width}}  {'shape':<14}  {'count':>10}"]
+        lines += [f"  {n:<{width}}  {str(p.shape):<14}  {p.size:>10,}" for n, p in self.params.items()]
+        lines.append(f"  {'total':<{width}}  {'':<14}  {self.n_params:>10,}")
+        return "\n".join(lines)
 
     def _init_params(self, rng: np.random.Generator) -> None:
         def normal(std, shape):
@@ -168,189 +194,135 @@ class WideDeep:
 
     # -- forward and backward -----------------------------------------------
 
-    def forward(self, batch: Batch, return_parts: bool = False, check: bool = True):
-        """Logits of a batch.
+    def forward(self, batch: Batch, training: bool = False, check: bool = True) -> np.ndarray:
+        """Logits z (N,) of a batch, ``z = wide + deep + b``.
 
-        ``check=False`` skips :meth:`check_batch`, for batches cut from data that
-        was checked once as a whole (the trainer does this).
-
-        Returns
-        -------
-        z : (N,) logits, ``z = wide + deep + b``
-        parts : dict with "wide", "deep" (each (N,), zeros for a part the mode
-            lacks) and "bias" (float); only if ``return_parts``
+        ``training`` switches dropout on; ``check=False`` skips :meth:`check_batch`,
+        for batches cut from data that was checked once as a whole (the trainer does this).
         """
+        return self._forward(batch, training, check)[0]
+
+    def _forward(self, batch: Batch, training: bool, check: bool, record: dict | None = None,
+                 dropout_rng: np.random.Generator | None = None):
+        """Logits and the ModelCache; with ``record``, every intermediate result by name."""
         n = self.check_batch(batch) if check else len(batch)
         p = self.params
-        cache = {}
+        wide = deep = np.zeros(n, dtype=self.dtype)
+        wide_cache, field_caches, tower_caches = None, [], []
         if self.uses_wide:
-            wide, cache["wide"] = layers.sparse_linear_forward(self._as_dtype(batch.wide), p["wide.w"])
-        else:
-            wide = np.zeros(n, dtype=self.dtype)
+            wide, wide_cache = layers.sparse_linear_forward(self._as_dtype(batch.wide), p["wide.w"])
         if self.uses_deep:
-            pieces, cache["embeddings"] = [], []
+            pieces = []
             for f in self.fields:
                 table, values = p[f"deep.embedding.{f.name}"], batch.categorical[f.name]
                 if f.multivalent:
-                    out, c = layers.bag_embedding_forward(self._as_dtype(values), table, f.pooling)
+                    out, cache = layers.bag_embedding_forward(self._as_dtype(values), table, f.pooling)
                 else:
-                    out, c = layers.embedding_forward(values, table)
+                    out, cache = layers.embedding_forward(values, table)
                 pieces.append(out)
-                cache["embeddings"].append(c)
+                field_caches.append(cache)
+                if record is not None:
+                    record[f"embedding.{f.name}"] = out
             if self.n_continuous:
                 pieces.append(np.asarray(batch.continuous, dtype=self.dtype))
             a = np.concatenate(pieces, axis=1) if len(pieces) > 1 else pieces[0]
-            cache["mlp"] = []
-            for layer in range(1, len(self.hidden) + 1):
-                h, c_affine = layers.affine_forward(a, p[f"deep.W{layer}"], p[f"deep.b{layer}"])
-                a, c_relu = layers.relu_forward(h)
-                cache["mlp"].append((c_affine, c_relu))
-            out, cache["out"] = layers.affine_forward(a, p["deep.w_out"], None)
+            if record is not None:
+                record["deep_input"] = a
+            out, tower_caches = tower_forward(self.tower, a, p, training, dropout_rng or self._dropout_rng, record)
             deep = out[:, 0]
-        else:
-            deep = np.zeros(n, dtype=self.dtype)
         z = wide + deep + p["bias"][0]
-        self._cache = cache
-        if return_parts:
-            return z, {"wide": wide, "deep": deep, "bias": float(p["bias"][0])}
-        return z
+        if record is not None:
+            record.update(wide_logit=wide, deep_logit_vector=deep)
+        return z, ModelCache(wide_cache, field_caches, tower_caches)
 
-    def backward(self, dz: np.ndarray) -> None:
-        """Fill ``self.grads`` from ∂L/∂z (N,) of the last :meth:`forward`.
+    def backward(self, dz: np.ndarray, cache: ModelCache) -> dict:
+        """Gradients of every parameter from ∂L/∂z (N,) and the cache of the forward pass.
 
         The same ``dz`` (for the logistic loss, ``(p − y)/N``) feeds the bias,
         the wide part and the deep part.
+
+        Returns
+        -------
+        grads : dict keyed like ``params``: an ndarray for a dense parameter, a
+            :class:`~wdnumpy.layers.RowGrad` (touched rows only) for ``wide.w`` and
+            the embedding tables
         """
-        if self._cache is None:
-            raise RuntimeError("backward() needs a forward() first")
-        cache, p, g = self._cache, self.params, self.grads
-        g._store("bias", np.array([dz.sum()], dtype=self.dtype))
+        grads = {"bias": np.array([dz.sum()], dtype=self.dtype)}
         if self.uses_wide:
-            g._store("wide.w", layers.sparse_linear_backward(dz, cache["wide"]))
+            grads["wide.w"] = layers.sparse_linear_backward(dz, cache.wide)
         if self.uses_deep:
-            da, dw_out, _ = layers.affine_backward(dz[:, None], cache["out"])
-            g._store("deep.w_out", dw_out)
-            for layer in range(len(self.hidden), 0, -1):
-                c_affine, c_relu = cache["mlp"][layer - 1]
-                da, dW, db = layers.affine_backward(layers.relu_backward(da, c_relu), c_affine)
-                g._store(f"deep.W{layer}", dW)
-                g._store(f"deep.b{layer}", db)
+            da, tower_grads = tower_backward(self.tower, dz[:, None], cache.tower)
+            grads.update(tower_grads)
             start = 0
-            for f, c in zip(self.fields, cache["embeddings"]):
+            for f, field_cache in zip(self.fields, cache.fields):
                 piece = da[:, start:start + f.dim]
                 start += f.dim
                 backward = layers.bag_embedding_backward if f.multivalent else layers.embedding_backward
-                g._store(f"deep.embedding.{f.name}", backward(piece, c))
+                grads[f"deep.embedding.{f.name}"] = backward(piece, field_cache)
+        return {name: grads[name] for name in self.params}
 
-    def loss(self, batch: Batch, backward: bool = True, check: bool = True) -> float:
-        """Mean logistic loss of a labelled batch; with ``backward`` also fills ``grads``."""
+    def loss(self, batch: Batch, training: bool = True, backward: bool = True, check: bool = True,
+             dropout_seed: int | None = None):
+        """Mean logistic loss of a labelled batch (plus the L2 penalty) and its gradients.
+
+        Parameters
+        ----------
+        training : dropout on (the default here, since the loss is what training minimises)
+        backward : False skips the backward pass (``grads`` is then None)
+        dropout_seed : draw the dropout masks from a generator with this seed, so that
+            repeated calls use the same masks (gradient checks); by default the model's
+            own generator, seeded by ``seed``
+
+        Returns
+        -------
+        loss : float
+        grads : dict keyed like ``params`` (see :meth:`backward`), or None
+        """
         if batch.labels is None:
             raise ValueError("loss() needs a batch with labels")
-        z = self.forward(batch, check=check)
+        rng = None if dropout_seed is None else np.random.default_rng(dropout_seed)
+        z, cache = self._forward(batch, training, check, dropout_rng=rng)
         labels = np.asarray(batch.labels, dtype=self.dtype)
         weights = None if batch.weights is None else np.asarray(batch.weights, dtype=self.dtype)
-        value, cache = sigmoid_cross_entropy_forward(z, labels, weights)
-        if backward:
-            self.backward(sigmoid_cross_entropy_backward(cache))
-        return value
+        value, loss_cache = sigmoid_cross_entropy_forward(z, labels, weights)
+        if self.l2:
+            value += 0.5 * self.l2 * sum(float(np.sum(self.params[n] ** 2)) for n in self.l2_names)
+        if not backward:
+            return value, None
+        grads = self.backward(sigmoid_cross_entropy_backward(loss_cache), cache)
+        for name in self.l2_names if self.l2 else ():
+            grads[name] = grads[name] + self.l2 * self.params[name]
+        return value, grads
 
     def predict_proba(self, batch: Batch) -> np.ndarray:
-        """P(Y = 1 | x) for each example, shape (N,)."""
+        """P(Y = 1 | x) for each example, shape (N,) (evaluation mode: no dropout)."""
         return sigmoid(self.forward(batch))
 
-    # -- input checks ---------------------------------------------------------
+    def trace(self, batch: Batch, training: bool = False) -> Trace:
+        """One forward pass with every intermediate result kept, by name (see :class:`Trace`)."""
+        record = {}
+        z, _ = self._forward(batch, training, True, record)
+        embeddings = {f.name: record[f"embedding.{f.name}"] for f in self.fields} if self.uses_deep else {}
+        tower_out = {layer.name: record[layer.name] for layer in self.tower} if self.uses_deep else {}
+        last_hidden = None
+        if self.uses_deep:
+            before_output = [layer.name for layer in self.tower][:-1]
+            last_hidden = tower_out[before_output[-1]] if before_output else record["deep_input"]
+        return Trace(logit=z, probability=sigmoid(z), wide_logit=record["wide_logit"],
+                     deep_logit=record["deep_logit_vector"], bias=float(self.params["bias"][0]),
+                     embeddings=embeddings, deep_input=record.get("deep_input"), layers=tower_out,
+                     last_hidden=last_hidden)
+
+    # -- inputs -----------------------------------------------------------------
+
+    def check_batch(self, batch: Batch) -> int:
+        """Raise ValueError, saying what was expected and what came, if the batch does not fit
+        this model (see :meth:`Batch.validate`); returns the number of examples N."""
+        if not isinstance(batch, Batch):
+            raise ValueError(f"expected a wdnumpy Batch, got {type(batch).__name__}")
+        return batch.validate(self.wide_dim if self.uses_wide else None, self.fields if self.uses_deep else (),
+                              self.n_continuous if self.uses_deep else 0)
 
     def _as_dtype(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """A sparse input in the model's dtype, so float32 models compute in float32."""
         return X if X.dtype == self.dtype else X.astype(self.dtype)
-
-    def check_batch(self, batch: Batch) -> int:
-        """Raise ValueError, saying what was expected and what came, if the batch does not fit.
-
-        Returns the number of examples N. Normalises the batch in place where
-        that loses nothing: other sparse formats become CSR, id lists become arrays.
-        """
-        if not isinstance(batch, Batch):
-            raise ValueError(f"expected a wdnumpy Batch, got {type(batch).__name__}")
-        sizes = {}
-        if self.uses_wide:
-            X = batch.wide
-            if X is None:
-                raise ValueError(f"mode {self.mode!r} needs batch.wide, an (N, {self.wide_dim}) CSR matrix; got None")
-            if not sp.issparse(X):
-                raise ValueError(f"batch.wide must be a scipy.sparse CSR matrix, got {type(X).__name__}")
-            if X.format != "csr":
-                batch.wide = X = X.tocsr()
-            if X.shape[1] != self.wide_dim:
-                raise ValueError(f"batch.wide has {X.shape[1]} columns but the wide part has "
-                                 f"{self.wide_dim} weights (wide_dim)")
-            if X.nnz and not np.all(np.isfinite(X.data)):
-                raise ValueError("batch.wide contains NaN or infinite entries")
-            sizes["batch.wide"] = X.shape[0]
-        if self.uses_deep:
-            expected = [f.name for f in self.fields]
-            given = list(batch.categorical)
-            if sorted(given) != sorted(expected):
-                raise ValueError(f"batch has {len(given)} categorical fields {sorted(given)}, "
-                                 f"but the model expects {len(expected)}: {sorted(expected)}")
-            for f in self.fields:
-                sizes[f"field {f.name!r}"] = self._check_field(batch, f)
-            if self.n_continuous:
-                x = batch.continuous
-                if x is None:
-                    raise ValueError(f"the model expects {self.n_continuous} continuous features; "
-                                     "batch.continuous is None")
-                x = batch.continuous = np.asarray(x)
-                if x.ndim != 2 or x.shape[1] != self.n_continuous:
-                    raise ValueError(f"batch.continuous must have shape (N, {self.n_continuous}), got {x.shape}")
-                bad = ~np.isfinite(x)
-                if bad.any():
-                    row, col = np.argwhere(bad)[0]
-                    raise ValueError(f"batch.continuous has NaN or infinite values, the first at row {row}, "
-                                     f"column {col}")
-                sizes["batch.continuous"] = x.shape[0]
-        if batch.labels is not None:
-            y = batch.labels = np.asarray(batch.labels)
-            if y.ndim != 1:
-                raise ValueError(f"labels must have shape (N,), got {y.shape}")
-            bad = ~((y == 0) | (y == 1))
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise ValueError(f"labels must be 0 or 1; row {row} has {y[row].item()!r}")
-            sizes["labels"] = y.shape[0]
-        if batch.weights is not None:
-            s = batch.weights = np.asarray(batch.weights, dtype=float)
-            if s.ndim != 1 or not np.all(np.isfinite(s)) or (s < 0).any() or s.sum() <= 0:
-                raise ValueError("weights must be an (N,) array of finite non-negative numbers with a positive sum")
-            sizes["weights"] = s.shape[0]
-        if not sizes:
-            raise ValueError("the batch holds none of the inputs this model needs")
-        if len(set(sizes.values())) > 1:
-            raise ValueError(f"the parts of the batch have different numbers of rows: {sizes}")
-        return next(iter(sizes.values()))
-
-    @staticmethod
-    def _check_field(batch: Batch, f: EmbeddingField) -> int:
-        values = batch.categorical[f.name]
-        if f.multivalent:
-            if not sp.issparse(values):
-                raise ValueError(f"field {f.name!r} is multivalent: expected an (N, {f.vocab_size}) CSR matrix "
-                                 f"of id counts (see batch.bags_from_lists), got {type(values).__name__}")
-            if values.format != "csr":
-                values = batch.categorical[f.name] = values.tocsr()
-            if values.shape[1] != f.vocab_size:
-                raise ValueError(f"field {f.name!r}: bag matrix has {values.shape[1]} columns, "
-                                 f"expected the vocabulary size {f.vocab_size}")
-            if values.nnz and (values.data < 0).any():
-                raise ValueError(f"field {f.name!r}: bag counts must be non-negative")
-            return values.shape[0]
-        ids = np.asarray(values)
-        if ids.ndim != 1:
-            raise ValueError(f"field {f.name!r} is single-valued: expected ids of shape (N,), got {ids.shape}")
-        if ids.size and not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"field {f.name!r}: ids must be integers, got dtype {ids.dtype}")
-        if ids.size and (ids.min() < 0 or ids.max() >= f.vocab_size):
-            bad = int(np.flatnonzero((ids < 0) | (ids >= f.vocab_size))[0])
-            raise ValueError(f"field {f.name!r}: ids must lie in [0, {f.vocab_size}); row {bad} has {ids[bad]}")
-        batch.categorical[f.name] = ids
-        return ids.shape[0]

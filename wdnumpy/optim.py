@@ -1,4 +1,13 @@
-"""Optimizers that update a model's ``params`` from its ``grads``, by name (paper §3.3).
+"""Optimizers that update parameters from gradients, by name (paper §3.3).
+
+    loss, grads = model.loss(batch)
+    optimizer.step(model.params, grads)     # in place
+
+``grads`` is a plain dict keyed like ``params``: an ndarray for a dense
+parameter, a :class:`~wdnumpy.layers.RowGrad` for a sparse one. Any dict of
+that shape works, so a test or an exercise can hand an optimizer a gradient of
+its own. Each rule's update of some rows is the public method
+``update(param, state, index, grad)``, callable on its own.
 
 The paper trains the wide part with FTRL-Proximal and L1 regularisation and the
 deep part with AdaGrad; :class:`PerPart` gives each part its own optimizer, and
@@ -7,7 +16,7 @@ deep part with AdaGrad; :class:`PerPart` gives each part its own optimizer, and
 Lazy (sparse) updates
 ---------------------
 For the wide weights and the embedding tables the model's backward keeps only
-the rows a batch touched (``grads.row_grad(name)``). Every optimizer here then
+the rows a batch touched (a ``RowGrad``). Every optimizer here then
 updates just those rows and their per-row state, so a step costs O(touched rows),
 not O(table size). For SGD without momentum, AdaGrad and FTRL this is *exactly*
 the dense update, because a zero gradient leaves those rules' weights and state
@@ -21,42 +30,70 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers import RowGrad
+
 
 class Optimizer:
-    """Base class: walks ``model.params`` and applies :meth:`_apply` to each, lazily where it can.
+    """Base class: walks ``grads`` and applies :meth:`update` to each parameter, lazily where it can.
 
-    Subclasses implement ``_apply(state, param, index, grad)``, which updates
-    ``param[index]`` from ``grad`` (the gradient of those rows), where ``index``
-    is either ``slice(None)`` (the whole array) or the distinct touched rows.
-    State arrays are created full-size once, by :meth:`_init_state`.
+    Subclasses implement ``update(param, state, index, grad)``, which updates
+    ``param[index]`` and the per-parameter ``state`` arrays in place from
+    ``grad``, the gradient of those rows; ``index`` is either ``slice(None)``
+    (the whole array) or the distinct touched rows. State arrays are created
+    full-size once per parameter name, by :meth:`init_state`.
     """
 
     def __init__(self, lr: float):
-        if not lr > 0:
-            raise ValueError(f"learning rate must be > 0, got {lr}")
-        self.lr = float(lr)
+        self.lr = _hyperparameter("learning rate", lr, low=0.0, low_open=True)
         self.state: dict[str, dict] = {}
         self.steps = 0
 
-    def step(self, model, names=None) -> None:
-        """Update ``model.params`` in place from ``model.grads`` (all names, or ``names``)."""
+    def step(self, params: dict, grads: dict) -> None:
+        """Update ``params[name]`` in place for every ``name`` in ``grads``.
+
+        A ``RowGrad`` updates only its rows (nothing if it touched none); an
+        ndarray updates the whole parameter.
+        """
         self.steps += 1
-        for name in (model.params if names is None else names):
-            param = model.params[name]
+        for name, grad in grads.items():
+            param = params[name]
             state = self.state.get(name)
             if state is None:
-                state = self.state[name] = self._init_state(param)
-            row_grad = model.grads.row_grad(name)
-            if row_grad is None:
-                self._apply(state, param, slice(None), model.grads[name])
-            elif row_grad.rows.size:
-                self._apply(state, param, row_grad.rows, row_grad.values)
+                state = self.state[name] = self.init_state(param)
+            if isinstance(grad, RowGrad):
+                if grad.rows.size:
+                    self.update(param, state, grad.rows, grad.values)
+            else:
+                self.update(param, state, slice(None), grad)
 
-    def _init_state(self, param: np.ndarray) -> dict:
+    def init_state(self, param: np.ndarray) -> dict:
+        """The per-parameter state (arrays shaped like ``param``) before the first update."""
         return {}
 
-    def _apply(self, state: dict, param: np.ndarray, index, grad: np.ndarray) -> None:
+    def update(self, param: np.ndarray, state: dict, index, grad: np.ndarray) -> None:
+        """Apply the rule to ``param[index]`` (and ``state[...][index]``) in place."""
         raise NotImplementedError
+
+    def _settings(self) -> str:
+        return f"lr={self.lr:g}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._settings()}, steps={self.steps})"
+
+
+def _hyperparameter(name: str, value, low: float = 0.0, high: float = np.inf, low_open: bool = False,
+                    high_open: bool = True) -> float:
+    """``value`` as a float, or a ValueError naming ``name`` if it is not finite and in range."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if not np.isfinite(value) or too_low or too_high:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be a finite number in {lo}{low:g}, {high:g}{hi}, got {value}")
+    return value
 
 
 class SGD(Optimizer):
@@ -64,14 +101,13 @@ class SGD(Optimizer):
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0):
         super().__init__(lr)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
-        self.momentum = float(momentum)
+        self.momentum = _hyperparameter("momentum", momentum, 0.0, 1.0)
 
-    def _init_state(self, param):
+    def init_state(self, param):
         return {"velocity": np.zeros_like(param)} if self.momentum else {}
 
-    def _apply(self, state, param, index, grad):
+    def update(self, param, state, index, grad):
+        """``v ← μ v − lr g``, ``w ← w + v`` on the rows ``index``."""
         if not self.momentum:
             param[index] -= self.lr * grad
             return
@@ -88,14 +124,13 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr: float = 0.05, initial_accumulator: float = 0.1):
         super().__init__(lr)
-        if not initial_accumulator > 0:
-            raise ValueError(f"initial_accumulator must be > 0, got {initial_accumulator}")
-        self.initial_accumulator = float(initial_accumulator)
+        self.initial_accumulator = _hyperparameter("initial_accumulator", initial_accumulator, 0.0, low_open=True)
 
-    def _init_state(self, param):
+    def init_state(self, param):
         return {"accumulator": np.full_like(param, self.initial_accumulator)}
 
-    def _apply(self, state, param, index, grad):
+    def update(self, param, state, index, grad):
+        """``n ← n + g²``, ``w ← w − lr g / √n`` on the rows ``index``."""
         accumulator = state["accumulator"][index] + grad * grad
         state["accumulator"][index] = accumulator
         param[index] -= self.lr * grad / np.sqrt(accumulator)
@@ -109,14 +144,18 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr)
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"betas must lie in [0, 1), got {beta1}, {beta2}")
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1 = _hyperparameter("beta1", beta1, 0.0, 1.0)
+        self.beta2 = _hyperparameter("beta2", beta2, 0.0, 1.0)
+        self.eps = _hyperparameter("eps", eps, 0.0, low_open=True)
 
-    def _init_state(self, param):
+    def init_state(self, param):
         return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
 
-    def _apply(self, state, param, index, grad):
+    def _settings(self) -> str:
+        return f"lr={self.lr:g}, beta1={self.beta1:g}, beta2={self.beta2:g}, eps={self.eps:g}"
+
+    def update(self, param, state, index, grad):
+        """The moments of the rows ``index``, then their step, with t = ``self.steps``."""
         m = self.beta1 * state["m"][index] + (1 - self.beta1) * grad
         v = self.beta2 * state["v"][index] + (1 - self.beta2) * (grad * grad)
         state["m"][index], state["v"][index] = m, v
@@ -142,20 +181,24 @@ class FTRL(Optimizer):
 
     def __init__(self, alpha: float = 0.05, beta: float = 1.0, l1: float = 0.0, l2: float = 0.0):
         super().__init__(alpha)
-        if beta < 0 or l1 < 0 or l2 < 0:
-            raise ValueError(f"beta, l1 and l2 must be >= 0, got {beta}, {l1}, {l2}")
-        self.beta, self.l1, self.l2 = float(beta), float(l1), float(l2)
+        self.beta = _hyperparameter("beta", beta)
+        self.l1 = _hyperparameter("l1", l1)
+        self.l2 = _hyperparameter("l2", l2)
 
     @property
     def alpha(self) -> float:
         return self.lr
 
-    def _init_state(self, param):
+    def _settings(self) -> str:
+        return f"alpha={self.alpha:g}, beta={self.beta:g}, l1={self.l1:g}, l2={self.l2:g}"
+
+    def init_state(self, param):
         # invert the closed form at n = 0:  w = −(z − sign(z) λ₁) / (β/α + λ₂)
         z = -param * (self.beta / self.alpha + self.l2) - np.sign(param) * self.l1
         return {"z": z, "n": np.zeros_like(param)}
 
-    def _apply(self, state, param, index, grad):
+    def update(self, param, state, index, grad):
+        """One FTRL-Proximal step of the coordinates ``index`` (the formulas above)."""
         n_old = state["n"][index]
         n = n_old + grad * grad
         sigma = (np.sqrt(n) - np.sqrt(n_old)) / self.alpha
@@ -172,10 +215,13 @@ class PerPart:
     def __init__(self, wide: Optimizer, deep: Optimizer):
         self.wide, self.deep = wide, deep
 
-    def step(self, model, names=None) -> None:
-        names = list(model.params if names is None else names)
-        self.wide.step(model, [n for n in names if n.startswith("wide.")])
-        self.deep.step(model, [n for n in names if not n.startswith("wide.")])
+    def step(self, params: dict, grads: dict) -> None:
+        """Give each part's gradients to its optimizer."""
+        self.wide.step(params, {n: g for n, g in grads.items() if n.startswith("wide.")})
+        self.deep.step(params, {n: g for n, g in grads.items() if not n.startswith("wide.")})
+
+    def __repr__(self) -> str:
+        return f"PerPart(wide={self.wide!r}, deep={self.deep!r})"
 
 
 OPTIMIZERS = ("paper", "adam", "sgd", "adagrad")

@@ -27,11 +27,12 @@ HIGHER_IS_BETTER = {"auc": True, "accuracy": True, "logloss": False}
 STEPS_PER_BLOCK = 64  # mini-batches gathered together from the shuffled order
 
 
-def make_model(kind: str, spec, hidden=(100, 50), seed: int = 0, dtype=np.float64, combine: str = "logit"):
+def make_model(kind: str, spec, hidden=(100, 50), seed: int = 0, dtype=np.float64, combine: str = "logit",
+               dropout: float = 0.0, l2: float = 0.0):
     """A model of ``kind`` ("wide", "deep", "wide_deep" or "ensemble") that fits a fitted FeatureSpec."""
     if kind not in KINDS:
         raise ValueError(f"model kind must be one of {KINDS}, got {kind!r}")
-    kwargs = dict(spec.model_kwargs(), hidden=hidden, dtype=dtype)
+    kwargs = dict(spec.model_kwargs(), hidden=hidden, dtype=dtype, dropout=dropout, l2=l2)
     if kind == "ensemble":
         return Ensemble(WideDeep(**kwargs, mode="wide", seed=seed), WideDeep(**kwargs, mode="deep", seed=seed + 1),
                         combine=combine)
@@ -76,8 +77,6 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-    if metric not in HIGHER_IS_BETTER:
-        raise ValueError(f"metric must be one of {sorted(HIGHER_IS_BETTER)}, got {metric!r}")
     if patience is not None and valid is None:
         raise ValueError("early stopping (patience) needs a validation set (valid)")
     if data.labels is None or (valid is not None and valid.labels is None):
@@ -98,7 +97,8 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
         model.check_batch(valid)
     rng = np.random.default_rng(seed)
     history = History()
-    best, best_params, waited = None, None, 0
+    stopper = EarlyStopping(metric, patience)
+    best_params = None
     show_progress = verbose and n >= 200 * batch_size and sys.stderr.isatty()
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -111,8 +111,9 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
             rows = data.take(order[block_start:block_start + block])
             for first in range(0, len(rows), batch_size):
                 batch = rows.take(slice(first, first + batch_size))
-                total += model.loss(batch, check=False) * len(batch)  # the whole data set was checked above
-                optimizer.step(model)
+                loss, grads = model.loss(batch, check=False)  # the whole data set was checked above
+                total += loss * len(batch)
+                optimizer.step(model.params, grads)
             if show_progress:
                 done = min(n, block_start + block)
                 print(f"\r  epoch {epoch}: {100 * done // n:3d}%", end="", file=sys.stderr, flush=True)
@@ -125,20 +126,46 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
         history.epochs.append(record)
         if verbose:
             log("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
-        if valid is not None:
-            score = record[f"valid_{metric}"]
-            if best is None or (score > best if HIGHER_IS_BETTER[metric] else score < best):
-                best, history.best_epoch, waited = score, epoch, 0
-                if patience is not None:
-                    best_params = {k: v.copy() for k, v in model.params.items()}
-            else:
-                waited += 1
-                if patience is not None and waited >= patience:
-                    if verbose:
-                        log(f"early stop: no better valid {metric} for {patience} epochs; "
-                            f"keeping epoch {history.best_epoch}")
-                    break
+        if valid is None:
+            continue
+        improved, stop = stopper.update(epoch, record[f"valid_{metric}"])
+        history.best_epoch = stopper.best_epoch
+        if improved and patience is not None:
+            best_params = {k: v.copy() for k, v in model.params.items()}
+        if stop:
+            if verbose:
+                log(f"early stop: no better valid {metric} for {patience} epochs; keeping epoch {stopper.best_epoch}")
+            break
     if best_params is not None:
         for k, v in best_params.items():
             model.params[k][...] = v
     return history
+
+
+class EarlyStopping:
+    """Keeps the best epoch of a validation metric and says when to stop.
+
+    ``update(epoch, score)`` returns ``(improved, stop)``: ``improved`` when the
+    score beats every earlier one (higher AUC or accuracy, lower log loss);
+    ``stop`` once ``patience`` epochs in a row have not improved (never when
+    ``patience`` is None).
+    """
+
+    def __init__(self, metric: str = "auc", patience: int | None = None):
+        if metric not in HIGHER_IS_BETTER:
+            raise ValueError(f"metric must be one of {sorted(HIGHER_IS_BETTER)}, got {metric!r}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {patience}")
+        self.higher_is_better = HIGHER_IS_BETTER[metric]
+        self.patience = patience
+        self.best = None
+        self.best_epoch = None
+        self.waited = 0
+
+    def update(self, epoch: int, score: float) -> tuple:
+        better = self.best is None or (score > self.best if self.higher_is_better else score < self.best)
+        if better:
+            self.best, self.best_epoch, self.waited = score, epoch, 0
+        else:
+            self.waited += 1
+        return better, self.patience is not None and self.waited >= self.patience

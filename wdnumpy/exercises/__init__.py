@@ -178,36 +178,23 @@ def check_ftrl_step(student) -> CheckResult:
            "w = 0 where |z| ≤ λ₁, else −(z − sign(z) λ₁)/((β + √n)/α + λ₂)"
     rng = np.random.default_rng(4)
     alpha, beta, l1, l2 = 0.2, 1.0, 0.3, 0.1
-    reference, optimizer = _Vector(np.zeros(8)), FTRL(alpha, beta, l1, l2)
-    w = z = n = np.zeros(8)
+    optimizer, ref_w = FTRL(alpha, beta, l1, l2), np.zeros(8)
+    state = optimizer.init_state(ref_w)
+    w, z, n = np.zeros(8), np.zeros(8), np.zeros(8)
     for _ in range(5):
         g = rng.standard_normal(8)
         result, problem = _call("ftrl step", student, w, z, n, g, alpha, beta, l1, l2)
         if problem:
             return _report("FTRL step", {}, hint, [problem])
         w, z, n = (np.asarray(a, dtype=np.float64) for a in result)
-        reference.grads["w"] = g
-        optimizer.step(reference)
-    state = optimizer.state["w"]
-    ref_w, ref_z, ref_n = reference.params["w"], state["z"], state["n"]
+        optimizer.update(ref_w, state, slice(None), g)
+    ref_z, ref_n = state["z"], state["n"]
     errors = {"w after 5 steps": relative_error(w, ref_w), "z after 5 steps": relative_error(z, ref_z),
               "n after 5 steps": relative_error(n, ref_n)}
     problems = []
     if np.any(ref_w == 0) and not np.all(w[ref_w == 0] == 0):
         problems.append("weights with |z| ≤ λ₁ must be exactly 0 (that is what makes FTRL sparse)")
     return _report("FTRL step", errors, hint, problems)
-
-
-class _Vector:
-    """The smallest 'model' an optimizer can step: one dense parameter ``w``."""
-
-    class _Grads(dict):
-        def row_grad(self, name):
-            return None
-
-    def __init__(self, w):
-        self.params = {"w": w}
-        self.grads = self._Grads()
 
 
 CHECKERS = {
