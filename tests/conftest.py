@@ -47,3 +47,9 @@ def make_model(mode="wide_deep", seed=1, dtype=np.float64, hidden=(6, 4)):
 @pytest.fixture
 def batch():
     return make_batch()
+
+
+@pytest.fixture
+def rng():
+    """A fresh seeded generator for each test."""
+    return np.random.default_rng(42)

@@ -7,7 +7,6 @@ from wdnumpy import bags_from_lists, layers
 from wdnumpy.gradcheck import check_layer
 
 BOUND = 1e-7
-rng = np.random.default_rng(42)
 
 
 def weighted_csr():
@@ -18,13 +17,13 @@ def weighted_csr():
     return sp.csr_matrix((vals, (rows, cols)), shape=(5, 6))
 
 
-def test_sparse_linear_gradient():
+def test_sparse_linear_gradient(rng):
     report = check_layer(layers.sparse_linear_forward, layers.sparse_linear_backward,
                          {"X": weighted_csr(), "w": rng.standard_normal(6)}, wrt="w")
     assert report.passed, report
 
 
-def test_sparse_linear_returns_touched_rows_only():
+def test_sparse_linear_returns_touched_rows_only(rng):
     X = weighted_csr()
     dy = rng.standard_normal(5)
     _, cache = layers.sparse_linear_forward(X, np.zeros(6))
@@ -33,21 +32,21 @@ def test_sparse_linear_returns_touched_rows_only():
     np.testing.assert_allclose(g.to_dense(), X.T @ dy, rtol=1e-14)
 
 
-def test_embedding_gradient_with_repeated_ids():
+def test_embedding_gradient_with_repeated_ids(rng):
     report = check_layer(layers.embedding_forward, layers.embedding_backward,
                          {"ids": np.array([3, 0, 3, 3, 1]), "E": rng.standard_normal((4, 2))}, wrt="E")
     assert report.passed, report
 
 
 @pytest.mark.parametrize("pooling", ["sum", "mean"])
-def test_bag_embedding_gradient(pooling):
+def test_bag_embedding_gradient(pooling, rng):
     bags = bags_from_lists([[1, 1, 2], [], [0, 2, 2, 2], [1]], 4)  # repeats in and across bags, an empty bag
     report = check_layer(layers.bag_embedding_forward, layers.bag_embedding_backward,
                          {"bags": bags, "E": rng.standard_normal((4, 3)), "pooling": pooling}, wrt="E")
     assert report.passed, report
 
 
-def test_bag_embedding_weighted_entries_gradient():
+def test_bag_embedding_weighted_entries_gradient(rng):
     bags = sp.csr_matrix(np.array([[0.5, 0, 2.0], [0, 1.5, 0.5]]))
     report = check_layer(layers.bag_embedding_forward, layers.bag_embedding_backward,
                          {"bags": bags, "E": rng.standard_normal((3, 2)), "pooling": "mean"}, wrt="E")
@@ -65,7 +64,7 @@ def test_bag_pooling_values():
         layers.bag_embedding_forward(bags, E, "max")
 
 
-def test_single_id_equals_one_element_bag():
+def test_single_id_equals_one_element_bag(rng):
     E = rng.standard_normal((5, 3))
     ids = np.array([4, 0, 4, 2])
     gathered, c1 = layers.embedding_forward(ids, E)
@@ -76,14 +75,14 @@ def test_single_id_equals_one_element_bag():
                                layers.bag_embedding_backward(dout, c2).to_dense())
 
 
-def test_affine_gradient():
+def test_affine_gradient(rng):
     report = check_layer(layers.affine_forward, layers.affine_backward,
                          {"x": rng.standard_normal((5, 4)), "W": rng.standard_normal((4, 3)),
                           "b": rng.standard_normal(3)}, wrt=("x", "W", "b"))
     assert report.passed, report
 
 
-def test_affine_without_bias_gradient():
+def test_affine_without_bias_gradient(rng):
     def backward(dout, cache):
         dx, dW, db = layers.affine_backward(dout, cache)
         assert db is None
@@ -95,7 +94,7 @@ def test_affine_without_bias_gradient():
     assert report.passed, report
 
 
-def test_relu_gradient_away_from_kink():
+def test_relu_gradient_away_from_kink(rng):
     x = rng.standard_normal((6, 5))
     x = np.where(np.abs(x) < 0.1, 0.5, x)  # centered differences across the kink at 0 are not defined
     report = check_layer(layers.relu_forward, layers.relu_backward, {"x": x}, wrt="x")
@@ -125,16 +124,20 @@ def test_sum_by_index_empty():
 
 BACKWARD_CASES = {
     "sparse_linear": (layers.sparse_linear_forward, layers.sparse_linear_backward,
-                      lambda: {"X": weighted_csr(), "w": rng.standard_normal(6)}),
+                      lambda rng: {"X": weighted_csr(), "w": rng.standard_normal(6)}),
     "embedding": (layers.embedding_forward, layers.embedding_backward,
-                  lambda: {"ids": np.array([1, 1, 0]), "E": rng.standard_normal((3, 2))}),
+                  lambda rng: {"ids": np.array([1, 1, 0]), "E": rng.standard_normal((3, 2))}),
     "bag_mean": (layers.bag_embedding_forward, layers.bag_embedding_backward,
-                 lambda: {"bags": bags_from_lists([[1, 1], [0, 2]], 3), "E": rng.standard_normal((3, 2)),
+                 lambda rng: {"bags": bags_from_lists([[1, 1], [0, 2]], 3), "E": rng.standard_normal((3, 2)),
                           "pooling": "mean"}),
     "affine": (layers.affine_forward, layers.affine_backward,
-               lambda: {"x": rng.standard_normal((3, 4)), "W": rng.standard_normal((4, 2)),
+               lambda rng: {"x": rng.standard_normal((3, 4)), "W": rng.standard_normal((4, 2)),
                         "b": rng.standard_normal(2)}),
-    "relu": (layers.relu_forward, layers.relu_backward, lambda: {"x": rng.standard_normal((3, 4))}),
+    "relu": (layers.relu_forward, layers.relu_backward, lambda rng: {"x": rng.standard_normal((3, 4))}),
+    "dropout_training": (lambda x: layers.dropout_forward(x, 0.5, keep=np.arange(12).reshape(3, 4) % 3 > 0),
+                         layers.dropout_backward, lambda rng: {"x": rng.standard_normal((3, 4))}),
+    "dropout_evaluation": (lambda x: layers.dropout_forward(x, 0.5, training=False), layers.dropout_backward,
+                           lambda rng: {"x": rng.standard_normal((3, 4))}),
 }
 
 
@@ -149,10 +152,10 @@ def same(a, b):
 
 
 @pytest.mark.parametrize("name", sorted(BACKWARD_CASES))
-def test_forward_and_backward_leave_dout_and_inputs_untouched(name):
+def test_forward_and_backward_leave_dout_and_inputs_untouched(name, rng):
     """Catches ``dx = dout; dx[x <= 0] = 0`` and its cousins."""
     forward, backward, make_inputs = BACKWARD_CASES[name]
-    inputs = make_inputs()
+    inputs = make_inputs(rng)
     before = {k: snapshot(v) for k, v in inputs.items()}
     out, cache = forward(**inputs)
     dout = rng.standard_normal(out.shape)

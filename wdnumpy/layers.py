@@ -370,5 +370,5 @@ def dropout_forward(x: np.ndarray, p: float, keep: np.ndarray | None = None, tra
 def dropout_backward(dout: np.ndarray, cache: DropoutCache):
     """Backward of :func:`dropout_forward`: ``dx = dout · keep / (1 − p)`` (the identity when off)."""
     if cache.keep is None:
-        return dout
+        return dout.copy()  # a new array, as every backward returns
     return dout * cache.keep * dout.dtype.type(cache.scale)
