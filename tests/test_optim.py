@@ -171,3 +171,40 @@ def test_optimizer_names_and_bad_arguments():
         SGD(momentum=1.5)
     with pytest.raises(ValueError, match="l1"):
         FTRL(l1=-1)
+
+
+def test_ftrl_at_beta_zero_gives_zero_not_nan_and_warm_starts_with_an_accumulator():
+    params = {"w": np.array([0.7, -0.4, 0.0])}
+    opt = FTRL(alpha=0.1, beta=0.0, l1=0.0, l2=0.0)
+    opt.step(params, {"w": np.array([0.0, 0.5, 0.0])})  # zero gradients at n = 0: 0/0 before the fix
+    assert np.all(np.isfinite(params["w"])) and np.all(np.isfinite(opt.state["w"]["z"]))
+    assert params["w"][0] == 0.0 and params["w"][1] != 0.0
+    # with n starting above 0 the starting weights are kept by a zero-gradient step, even at β = 0
+    params = {"w": np.array([0.7, -0.4, 0.0])}
+    FTRL(alpha=0.1, beta=0.0, l1=0.01, initial_accumulator=0.1).step(params, {"w": np.zeros(3)})
+    np.testing.assert_allclose(params["w"], [0.7, -0.4, 0.0], rtol=1e-12)
+
+
+def test_ftrl_update_is_a_pure_function_of_its_inputs():
+    from wdnumpy.optim import ftrl_update
+    rng = np.random.default_rng(7)
+    w, z, n, g = rng.standard_normal(5), rng.standard_normal(5), rng.random(5), rng.standard_normal(5)
+    copies = [a.copy() for a in (w, z, n, g)]
+    new_w, new_z, new_n = ftrl_update(w, z, n, g, 0.3, 1.0, 0.05, 0.1)
+    for a, b in zip((w, z, n, g), copies):
+        np.testing.assert_array_equal(a, b)
+    for i in range(5):
+        assert new_w[i] == pytest.approx(ftrl_reference_step(w[i], z[i], n[i], g[i], 0.3, 1.0, 0.05, 0.1))
+
+
+def ftrl_reference_step(w, z, n, g, alpha, beta, l1, l2):
+    sigma = (np.sqrt(n + g * g) - np.sqrt(n)) / alpha
+    z = z + g - sigma * w
+    n = n + g * g
+    return 0.0 if abs(z) <= l1 else -(z - np.sign(z) * l1) / ((beta + np.sqrt(n)) / alpha + l2)
+
+
+@pytest.mark.parametrize("bad", [dict(lr=float("inf")), dict(lr=float("nan")), dict(lr=-1.0), dict(lr="x")])
+def test_learning_rates_must_be_finite_and_positive(bad):
+    with pytest.raises(ValueError, match="learning rate"):
+        Adam(**bad)

@@ -32,7 +32,8 @@ import scipy.sparse as sp
 
 from . import layers
 from .batch import Batch, EmbeddingField
-from .losses import sigmoid, sigmoid_cross_entropy_backward, sigmoid_cross_entropy_forward
+from . import losses
+from .losses import sigmoid
 from .tower import Affine, build_tower, tower_backward, tower_forward
 
 MODES = ("wide", "deep", "wide_deep")
@@ -284,12 +285,12 @@ class WideDeep:
         z, cache = self._forward(batch, training, check, dropout_rng=rng)
         labels = np.asarray(batch.labels, dtype=self.dtype)
         weights = None if batch.weights is None else np.asarray(batch.weights, dtype=self.dtype)
-        value, loss_cache = sigmoid_cross_entropy_forward(z, labels, weights)
+        value, loss_cache = losses.sigmoid_cross_entropy_forward(z, labels, weights)
         if self.l2:
             value += 0.5 * self.l2 * sum(float(np.sum(self.params[n] ** 2)) for n in self.l2_names)
         if not backward:
             return value, None
-        grads = self.backward(sigmoid_cross_entropy_backward(loss_cache), cache)
+        grads = self.backward(losses.sigmoid_cross_entropy_backward(loss_cache), cache)
         for name in self.l2_names if self.l2 else ():
             grads[name] = grads[name] + self.l2 * self.params[name]
         return value, grads

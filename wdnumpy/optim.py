@@ -165,6 +165,30 @@ class Adam(Optimizer):
         param[index] -= step * m / (np.sqrt(v) + self.eps * correction)
 
 
+def ftrl_update(w, z, n, g, alpha, beta, l1, l2):
+    """One FTRL-Proximal step of some coordinates (McMahan et al., 2013, Algorithm 1), on new arrays.
+
+    Parameters
+    ----------
+    w, z, n, g : (M,) or (M, K) the coordinates' weights, FTRL state z and n, and gradient
+    alpha, beta, l1, l2 : the learning-rate parameters α, β and the L1 / L2 strengths
+
+    Returns
+    -------
+    w, z, n : the new weights and state (the inputs are not changed)
+
+    Where ``(β + √n)/α + λ₂`` is 0 (β = λ₂ = 0 and a coordinate that has only
+    ever seen zero gradients) the weight is 0, the limit of the formula there.
+    """
+    n_new = n + g * g
+    sigma = (np.sqrt(n_new) - np.sqrt(n)) / alpha
+    z_new = z + g - sigma * w
+    shrunk = np.sign(z_new) * np.maximum(np.abs(z_new) - l1, 0.0)  # 0 where |z| ≤ λ₁
+    scale = (beta + np.sqrt(n_new)) / alpha + l2
+    w_new = -np.divide(shrunk, scale, out=np.zeros_like(shrunk), where=scale > 0)
+    return w_new, z_new, n_new
+
+
 class FTRL(Optimizer):
     """FTRL-Proximal (McMahan et al., 2013, Algorithm 1), per coordinate:
 
@@ -174,38 +198,45 @@ class FTRL(Optimizer):
         w = 0                                              if |z| ≤ λ₁
         w = −(z − sign(z) λ₁) / ((β + √n)/α + λ₂)          otherwise
 
-    With λ₁ > 0 many weights are exactly zero: the sparse wide model of the paper.
-    The weights are a function of (z, n); z starts at the value that gives the
-    current weights with n = 0, so a warm-started model keeps its weights.
+    z accumulates the gradients (minus a correction that keeps the proximal
+    centre at the past weights), n the squared gradients, which give each
+    coordinate its own learning rate α/(β + √n). With λ₁ > 0 many weights are
+    exactly zero: the sparse wide model of the paper. The rule itself is
+    :func:`ftrl_update`.
+
+    n starts at ``initial_accumulator`` (0 in the paper's algorithm; TensorFlow
+    uses 0.1) and z at the value that gives the current weights, so a
+    warm-started model keeps its weights (not possible at β = λ₂ = 0 with n
+    starting at 0: then every weight starts at 0).
     """
 
-    def __init__(self, alpha: float = 0.05, beta: float = 1.0, l1: float = 0.0, l2: float = 0.0):
+    def __init__(self, alpha: float = 0.05, beta: float = 1.0, l1: float = 0.0, l2: float = 0.0,
+                 initial_accumulator: float = 0.0):
         super().__init__(alpha)
         self.beta = _hyperparameter("beta", beta)
         self.l1 = _hyperparameter("l1", l1)
         self.l2 = _hyperparameter("l2", l2)
+        self.initial_accumulator = _hyperparameter("initial_accumulator", initial_accumulator)
 
     @property
     def alpha(self) -> float:
         return self.lr
 
     def _settings(self) -> str:
-        return f"alpha={self.alpha:g}, beta={self.beta:g}, l1={self.l1:g}, l2={self.l2:g}"
+        return (f"alpha={self.alpha:g}, beta={self.beta:g}, l1={self.l1:g}, l2={self.l2:g}, "
+                f"initial_accumulator={self.initial_accumulator:g}")
 
     def init_state(self, param):
-        # invert the closed form at n = 0:  w = −(z − sign(z) λ₁) / (β/α + λ₂)
-        z = -param * (self.beta / self.alpha + self.l2) - np.sign(param) * self.l1
-        return {"z": z, "n": np.zeros_like(param)}
+        # invert the closed form at n = n₀:  w = −(z − sign(z) λ₁) / ((β + √n₀)/α + λ₂)
+        n = np.full_like(param, self.initial_accumulator)
+        z = -param * ((self.beta + np.sqrt(n)) / self.alpha + self.l2) - np.sign(param) * self.l1
+        return {"z": z, "n": n}
 
     def update(self, param, state, index, grad):
-        """One FTRL-Proximal step of the coordinates ``index`` (the formulas above)."""
-        n_old = state["n"][index]
-        n = n_old + grad * grad
-        sigma = (np.sqrt(n) - np.sqrt(n_old)) / self.alpha
-        z = state["z"][index] + grad - sigma * param[index]
-        state["z"][index], state["n"][index] = z, n
-        shrunk = np.sign(z) * np.maximum(np.abs(z) - self.l1, 0.0)  # 0 where |z| ≤ λ₁
-        param[index] = -shrunk / ((self.beta + np.sqrt(n)) / self.alpha + self.l2)
+        """One FTRL-Proximal step of the coordinates ``index`` (:func:`ftrl_update`), in place."""
+        w, z, n = ftrl_update(param[index], state["z"][index], state["n"][index], grad,
+                              self.alpha, self.beta, self.l1, self.l2)
+        param[index], state["z"][index], state["n"][index] = w, z, n
 
 
 class PerPart:
