@@ -1,0 +1,131 @@
+"""Numeric columns: continuous values to [0, 1] by their empirical CDF (paper §4.1), or into buckets.
+
+- :class:`Numeric` feeds the deep part one number per row. The paper
+  normalises a continuous feature by its cumulative distribution function
+  P(X ≤ x), divided into n_q quantiles: a value in the i-th quantile maps to
+  (i − 1)/(n_q − 1). Standardising, or the raw value, are options.
+- :class:`Bucketized` gives the wide part an id per row: the bucket a number
+  falls in among fixed boundaries (age 18–25, 25–30, ...), a categorical
+  column that can be crossed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Column, IdColumn
+from .hashing import stable_hash
+from .tokens import Tokens
+from .values import missing_mask, parse_numbers, raw_column
+
+
+class Numeric(Column):
+    """A continuous column for the deep part.
+
+    normalization:
+      - ``"quantile"`` (default, paper §4.1): the empirical CDF of the training
+        data in ``n_quantiles`` quantiles; a value in the i-th quantile maps to
+        (i − 1)/(n_q − 1), so every output lies in [0, 1];
+      - ``"standard"``: (x − mean) / std of the training data;
+      - ``"none"``: the raw value.
+    log1p : apply ``log(1 + x)`` first (values must be > −1).
+    fill : None (a missing value is an error naming column and row), "mean",
+        "median", or a number to put in place of missing values.
+    state : the fitted state, ``{"fill_value", "boundaries" | "mean", "std"}``;
+        None until :meth:`fit`.
+    """
+
+    kind = "numeric"
+
+    def __init__(self, name, source=None, normalization: str = "quantile", n_quantiles: int = 100,
+                 log1p: bool = False, fill=None, state=None):
+        super().__init__(name, source)
+        if normalization not in ("quantile", "standard", "none"):
+            raise ValueError(f"column {name!r}: normalization must be 'quantile', 'standard' or 'none', "
+                             f"got {normalization!r}")
+        if normalization == "quantile" and int(n_quantiles) < 2:
+            raise ValueError(f"column {name!r}: n_quantiles must be >= 2, got {n_quantiles}")
+        if not (fill is None or fill in ("mean", "median") or isinstance(fill, (int, float))):
+            raise ValueError(f"column {name!r}: fill must be None, 'mean', 'median' or a number, got {fill!r}")
+        self.normalization, self.n_quantiles, self.log1p, self.fill = normalization, int(n_quantiles), log1p, fill
+        self.state = state
+
+    @property
+    def fitted(self):
+        return self.state is not None
+
+    def _raw(self, data, fill_value):
+        """(N,) float64 values, missing ones filled, after log1p if asked."""
+        x = parse_numbers(raw_column(data, self.source, f"column {self.name!r}"), self.source, fill_value=fill_value)
+        if self.log1p:
+            if (x <= -1).any():
+                row = int(np.flatnonzero(x <= -1)[0])
+                raise ValueError(f"column {self.source!r}, row {row}: log1p needs values > -1, got {x[row]}")
+            x = np.log1p(x)
+        return x
+
+    def fit(self, data):
+        raw = np.asarray(raw_column(data, self.source, f"column {self.name!r}"))
+        if self.fill in ("mean", "median"):  # the statistic of the values that are present
+            present = parse_numbers(raw[~missing_mask(raw)], self.source)
+            fill_value = float(np.mean(present) if self.fill == "mean" else np.median(present))
+        else:
+            fill_value = None if self.fill is None else float(self.fill)
+        x = self._raw(data, fill_value)
+        state = {"fill_value": fill_value}
+        if self.normalization == "quantile":
+            state["boundaries"] = np.quantile(x, np.arange(1, self.n_quantiles) / self.n_quantiles).tolist()
+        elif self.normalization == "standard":
+            std = float(x.std())
+            state.update(mean=float(x.mean()), std=std if std > 0 else 1.0)
+        self.state = state
+        return self
+
+    def values(self, data) -> np.ndarray:
+        """The normalised values, (N,) float64."""
+        self._require_fitted()
+        x = self._raw(data, self.state["fill_value"])
+        if self.normalization == "quantile":
+            # i − 1 = number of boundaries ≤ x, so the i-th quantile maps to (i − 1)/(n_q − 1)
+            return np.searchsorted(self.state["boundaries"], x, side="right") / (self.n_quantiles - 1)
+        if self.normalization == "standard":
+            return (x - self.state["mean"]) / self.state["std"]
+        return x
+
+    def to_dict(self):
+        return {"kind": self.kind, "name": self.name, "source": self.source, "normalization": self.normalization,
+                "n_quantiles": self.n_quantiles, "log1p": self.log1p, "fill": self.fill, "state": self.state}
+
+
+class Bucketized(IdColumn):
+    """A number's bucket: id ``i`` for boundaries[i−1] ≤ x < boundaries[i] (ids 0..len(boundaries)).
+
+    ``fill`` replaces a missing value (None: a missing value is an error).
+    """
+
+    kind = "bucketized"
+
+    def __init__(self, name, source=None, boundaries=(), fill: float | None = None):
+        super().__init__(name, source)
+        self.boundaries = [float(b) for b in boundaries]
+        if not self.boundaries or np.any(np.diff(self.boundaries) <= 0):
+            raise ValueError(f"column {name!r}: boundaries must be a non-empty increasing list, got {boundaries}")
+        self.fill = fill
+
+    @property
+    def size(self):
+        return len(self.boundaries) + 1
+
+    def tokens(self, data, parents=()) -> Tokens:
+        x = parse_numbers(raw_column(data, self.source, f"column {self.name!r}"), self.source, fill_value=self.fill)
+        ids = np.searchsorted(self.boundaries, x, side="right")
+        keys = stable_hash(np.arange(self.size).astype(str))  # bucket i's key: the hash of "i"
+        return Tokens.single(ids, keys[ids])
+
+    def value_name(self, i):
+        lo = "-inf" if i == 0 else f"{self.boundaries[i - 1]:g}"
+        hi = "inf" if i == len(self.boundaries) else f"{self.boundaries[i]:g}"
+        return f"[{lo}, {hi})"
+
+    def to_dict(self):
+        return {"kind": self.kind, "name": self.name, "source": self.source, "boundaries": self.boundaries,
+                "fill": self.fill}

@@ -1,0 +1,194 @@
+"""The feature spec: which columns feed the wide part and which the deep part (paper §3, §4.1).
+
+A :class:`FeatureSpec` is fitted on training data (vocabularies with a minimum
+count, CDF quantiles: §4.1) and turns raw columns into the
+:class:`~wdnumpy.batch.Batch` a model consumes:
+
+- ``wide``: the binary features [x, φ(x)] of y = wᵀ[x, φ(x)] + b (§3.1, Eq. 1),
+  one block of the D wide weights per column, as an (N, D) CSR matrix;
+- ``categorical``: the ids to embed in the deep part (§3.2), per column an (N,)
+  id array, or an (N, V) CSR matrix of counts for a bag;
+- ``continuous``: the deep part's numbers, an (N, C) matrix.
+
+It talks to columns only through the methods of :mod:`.base`, so it needs no
+change when a new column kind is added. It round-trips through a JSON-able dict
+so that it can be saved with a model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..batch import Batch
+from .base import NotFittedError
+from .columns import column_from_dict
+from .tokens import Tokens
+from .values import count_rows
+
+
+class FeatureSpec:
+    """Which columns feed the wide part and which the deep part, fitted on training data.
+
+    Parameters
+    ----------
+    columns : list of Column
+        Every column used anywhere (also those only crossed).
+    wide : list of names
+        Categorical-like columns whose ids become the wide part's binary features
+        ``[x, φ(x)]``; each gets its own block of the D wide weights.
+    embeddings : mapping name → embedding width K
+        Categorical-like columns embedded in the deep part.
+    continuous : list of names
+        Numeric columns fed to the deep part as they are.
+    """
+
+    def __init__(self, columns, wide=(), embeddings=None, continuous=()):
+        self.columns = {}
+        for c in columns:
+            if c.name in self.columns:
+                raise ValueError(f"two columns are named {c.name!r}")
+            self.columns[c.name] = c
+        self.wide = list(wide)
+        self.embeddings = dict(embeddings or {})
+        self.continuous = list(continuous)
+        for role, names in (("wide", self.wide), ("embeddings", list(self.embeddings)),
+                            ("continuous", self.continuous)):
+            for n in names:
+                if n not in self.columns:
+                    raise ValueError(f"{role}: unknown column {n!r}; the spec has {sorted(self.columns)}")
+                if (role == "continuous") == self.columns[n].categorical:
+                    want = "a Numeric" if role == "continuous" else "a categorical-like"
+                    raise ValueError(f"{role}: column {n!r} is {self.columns[n].kind}, expected {want} column")
+        for c in self.columns.values():
+            for n in c.parents:  # parents read raw data themselves: no chains, no cycles
+                if n not in self.columns or not self.columns[n].categorical or self.columns[n].parents:
+                    raise ValueError(f"{c.kind} column {c.name!r}: {n!r} must name a categorical, hashed, "
+                                     "bucketized or multivalent column of the spec (a categorical-like column "
+                                     "that reads raw data)")
+        for name, dim in self.embeddings.items():
+            if int(dim) < 1:
+                raise ValueError(f"embeddings: width of {name!r} must be >= 1, got {dim}")
+
+    # -- fitting ------------------------------------------------------------
+
+    @property
+    def fitted(self) -> bool:
+        return all(c.fitted for c in self.columns.values())
+
+    def fit(self, data) -> "FeatureSpec":
+        """Learn vocabularies and quantiles from training columns; returns self."""
+        count_rows(data)
+        for c in self.columns.values():
+            c.fit(data)
+        return self
+
+    def _require_fitted(self):
+        if not self.fitted:
+            missing = [n for n, c in self.columns.items() if not c.fitted]
+            raise NotFittedError(f"the feature spec is not fitted (columns {missing}); call spec.fit(train_data) first")
+
+    # -- what the model needs -------------------------------------------------
+
+    def wide_offsets(self) -> dict:
+        """Start of each wide column's block of weights: name → offset."""
+        self._require_fitted()
+        offsets, start = {}, 0
+        for n in self.wide:
+            offsets[n] = start
+            start += self.columns[n].size
+        return offsets
+
+    @property
+    def wide_dim(self) -> int:
+        """D, the number of wide features: the sum of the wide columns' sizes."""
+        self._require_fitted()
+        return sum(self.columns[n].size for n in self.wide)
+
+    def embedding_fields(self) -> list:
+        """The deep part's :class:`~wdnumpy.batch.EmbeddingField` of each embedded column."""
+        self._require_fitted()
+        return [self.columns[n].embedding_field(k) for n, k in self.embeddings.items()]
+
+    def model_kwargs(self) -> dict:
+        """Arguments for :class:`~wdnumpy.model.WideDeep` that fit this spec."""
+        return {"wide_dim": self.wide_dim if self.wide else 0, "fields": self.embedding_fields(),
+                "n_continuous": len(self.continuous)}
+
+    # -- transforming -----------------------------------------------------------
+
+    def tokens(self, name: str, data, cache: dict | None = None) -> Tokens:
+        """Tokens of a categorical-like column (a crossed column's from its parents' tokens).
+
+        ``cache`` (name → Tokens) lets columns crossed several times be computed once.
+        """
+        cache = {} if cache is None else cache
+        if name not in cache:
+            column = self.columns[name]
+            parents = [self.tokens(p, data, cache) for p in column.parents]
+            cache[name] = column.tokens(data, parents)
+        return cache[name]
+
+    def transform(self, data, labels=None, weights=None) -> Batch:
+        """Raw columns → Batch (wide CSR, embedding ids or bags, continuous matrix)."""
+        self._require_fitted()
+        n = count_rows(data)
+        cache = {}
+        wide = None
+        if self.wide:
+            rows, cols = [], []
+            for name, offset in self.wide_offsets().items():
+                t = self.tokens(name, data, cache)
+                rows.append(np.repeat(np.arange(n), np.diff(t.indptr)))
+                cols.append(t.ids + offset)
+            rows, cols = np.concatenate(rows), np.concatenate(cols)
+            wide = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, self.wide_dim))
+            wide.sum_duplicates()
+            wide.data[:] = 1.0  # φ is binary: a feature active twice in a row is still 1
+        categorical = {}
+        for field in self.embedding_fields():
+            t = self.tokens(field.name, data, cache)
+            if field.multivalent:
+                bags = sp.csr_matrix((np.ones(t.ids.size), t.ids, t.indptr), shape=(n, field.vocab_size))
+                bags.sum_duplicates()
+                categorical[field.name] = bags
+            else:
+                categorical[field.name] = t.ids
+        continuous = None
+        if self.continuous:
+            continuous = np.column_stack([self.columns[c].values(data) for c in self.continuous])
+        return Batch(wide=wide, categorical=categorical, continuous=continuous,
+                     labels=None if labels is None else np.asarray(labels, dtype=np.float64),
+                     weights=None if weights is None else np.asarray(weights, dtype=np.float64))
+
+    # -- explaining -------------------------------------------------------------
+
+    def token_names(self, name: str, one_row, cache: dict | None = None) -> list:
+        """Readable name of each active token of column ``name`` in the one-row data ``one_row``."""
+        cache = {} if cache is None else cache
+        column = self.columns[name]
+        parent_names = [self.token_names(p, one_row, cache) for p in column.parents]
+        return column.token_names(one_row, self.tokens(name, one_row, cache), parent_names)
+
+    def wide_feature_names(self, data, row: int) -> list:
+        """(wide index, readable name) of each active wide feature of one row,
+        e.g. ``(123, "installed=A × impression=C")``."""
+        one = {k: v[row:row + 1] for k, v in data.items()}
+        cache, names = {}, []
+        offsets = self.wide_offsets()
+        for name in self.wide:
+            ids = self.tokens(name, one, cache).ids
+            names += [(int(offsets[name] + i), text) for i, text in zip(ids, self.token_names(name, one, cache))]
+        return names
+
+    # -- saving -------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {"columns": [c.to_dict() for c in self.columns.values()], "wide": self.wide,
+                "embeddings": self.embeddings, "continuous": self.continuous}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureSpec":
+        try:
+            return cls([column_from_dict(c) for c in d["columns"]], d["wide"], d["embeddings"], d["continuous"])
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not a valid feature spec description: {error}") from None

@@ -1,0 +1,107 @@
+"""Raw values: what the loaders hand over, before any feature column sees it.
+
+Raw data is a mapping ``column name → (N,) array`` of strings or numbers, as
+:mod:`wdnumpy.datasets` returns it; a multivalent column holds a list per row
+or a string joined by ``"|"``. This module reads such values and says, naming
+the column and the row, what is wrong with a bad one:
+
+- :data:`MISSING` and :func:`missing_mask` — which values count as missing;
+- :func:`as_text` — categorical values as strings (missing → "");
+- :func:`parse_numbers` — numbers, with a fill value for missing ones;
+- :func:`split_bags` — the bags of a multivalent column;
+- :func:`raw_column` and :func:`count_rows` — looking a column up, and checking
+  that all columns have the same number of rows.
+
+Nothing here is learned from data; the columns that learn (vocabularies and
+quantiles, paper §4.1) build on these functions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+MISSING = frozenset({"", "?", "NA", "nan", "NaN", "None"})
+
+
+def raw_column(data, source: str, who: str) -> np.ndarray:
+    """``data[source]``, or a ValueError naming ``who`` asked and which columns exist."""
+    if source not in data:
+        raise ValueError(f"{who}: unknown column {source!r}; the data has columns {sorted(data)}")
+    return data[source]
+
+
+def count_rows(data) -> int:
+    """N, the number of rows; all raw columns must have the same number of rows, and at least one."""
+    if not hasattr(data, "items") or not data:
+        raise ValueError("expected a non-empty mapping of column name → values")
+    lengths = {name: len(values) for name, values in data.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"columns have different numbers of rows: {lengths}")
+    n = next(iter(lengths.values()))
+    if n == 0:
+        raise ValueError("the data has no rows")
+    return n
+
+
+def as_text(values) -> np.ndarray:
+    """Raw categorical values as a str array; None and NaN become "" (missing)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "O":
+        return np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values],
+                        dtype=str)
+    text = values.astype(str)
+    if values.dtype.kind == "f":
+        text[np.isnan(values)] = ""
+    return text
+
+
+def missing_mask(values) -> np.ndarray:
+    """(N,) bool, True where a raw value is missing: "", "?", "NA", "nan", "NaN", "None", None or NaN."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iub":
+        return np.zeros(values.shape, dtype=bool)
+    if values.dtype.kind == "f":
+        return np.isnan(values)
+    return np.isin(as_text(values), list(MISSING))
+
+
+def parse_numbers(values, column: str, fill_value: float | None = None) -> np.ndarray:
+    """Raw values → (N,) float64, with an error naming the column and row of a bad value.
+
+    A missing value raises unless ``fill_value`` is given, which then replaces it.
+    Infinite values are an error.
+    """
+    values = np.asarray(values)
+    missing = missing_mask(values)
+    numbers = np.zeros(values.shape)
+    present = values[~missing]
+    try:
+        numbers[~missing] = present.astype(np.float64)
+    except ValueError:  # find the first bad row for the message
+        for row in np.flatnonzero(~missing):
+            try:
+                float(values[row])
+            except ValueError:
+                raise ValueError(f"column {column!r}, row {row}: {str(values[row])!r} is not a number") from None
+    if missing.any():
+        if fill_value is None:
+            row = int(np.flatnonzero(missing)[0])
+            raise ValueError(f"column {column!r}, row {row}: missing value "
+                             "(give the Numeric column a fill= policy to replace missing values)")
+        numbers[missing] = fill_value
+    if not np.all(np.isfinite(numbers)):
+        row = int(np.flatnonzero(~np.isfinite(numbers))[0])
+        raise ValueError(f"column {column!r}, row {row}: {numbers[row]} is not a finite number")
+    return numbers
+
+
+def split_bags(values, separator: str = "|"):
+    """Multivalent raw values → (lengths (N,) int64, flat values (P,) str), P = Σ lengths.
+
+    A row is a list/tuple/array of values or a string joined by ``separator``; a
+    missing value ("" or None, see :data:`MISSING`) is an empty bag.
+    """
+    rows = [v if isinstance(v, (list, tuple, np.ndarray))
+            else ([] if v is None or str(v) in MISSING else str(v).split(separator)) for v in values]
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    flat = np.array([str(x) for r in rows for x in r], dtype=str)
+    return lengths, flat

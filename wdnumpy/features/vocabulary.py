@@ -1,0 +1,144 @@
+"""Vocabulary columns: values seen at least ``min_count`` times get ids, the rest share id 0 (paper §4.1).
+
+The paper's data generation step maps each categorical string to an integer
+id through a vocabulary of the values that occur at least a minimum number of
+times in training. Here:
+
+- :class:`Categorical` — one value per row;
+- :class:`Multivalent` — a bag of values per row (the user's installed apps),
+  embedded in the deep part by pooling the bag.
+
+Ids 1..V−1 are the vocabulary in sorted order; id 0 is the out-of-vocabulary
+id, shared by unseen, rare and missing values. Because ids depend on the
+training data, a warm start (§4.2) matches ids of two vocabularies by value.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import IdColumn
+from .hashing import stable_hash
+from .tokens import Tokens
+from .values import as_text, missing_mask, raw_column, split_bags
+
+OOV_KEY_TEXT = "\x00<out-of-vocabulary>"  # hashed to the key of id 0, for crosses
+
+
+def learn_vocabulary(text: np.ndarray, min_count: int) -> list:
+    """Sorted distinct values of ``text`` that are not missing and occur at least ``min_count`` times."""
+    uniques, counts = np.unique(text[~missing_mask(text)], return_counts=True)
+    return sorted(uniques[counts >= min_count].tolist())
+
+
+def vocabulary_ids(text: np.ndarray, index: dict) -> np.ndarray:
+    """Map strings to vocabulary ids (0 = out of vocabulary), one dict look-up per distinct value."""
+    uniques, inverse = np.unique(text, return_inverse=True)
+    ids = np.fromiter((index.get(u, 0) for u in uniques), dtype=np.int64, count=uniques.size)
+    return ids[inverse.ravel()]
+
+
+class Categorical(IdColumn):
+    """A single-valued categorical column with a vocabulary learned from training data.
+
+    Values seen at least ``min_count`` times get ids 1..V−1 (sorted); id 0 is the
+    out-of-vocabulary id for unseen, rare and missing values. ``vocabulary`` is
+    the fitted state (None until :meth:`fit`).
+    """
+
+    kind = "categorical"
+
+    def __init__(self, name, source=None, min_count: int = 1, vocabulary=None):
+        super().__init__(name, source)
+        if int(min_count) < 1:
+            raise ValueError(f"column {name!r}: min_count must be >= 1, got {min_count}")
+        self.min_count = int(min_count)
+        self.vocabulary = None if vocabulary is None else list(vocabulary)
+        self._index = self._keys = None  # value → id, and the key of each id: built on first use
+
+    @property
+    def fitted(self):
+        return self.vocabulary is not None
+
+    @property
+    def size(self) -> int:
+        self._require_fitted()
+        return len(self.vocabulary) + 1
+
+    def fit(self, data):
+        self.vocabulary = learn_vocabulary(self._text(data), self.min_count)
+        self._index = self._keys = None
+        return self
+
+    def _text(self, data):
+        """The column's raw values as strings (for a bag column: every value of every bag)."""
+        return as_text(raw_column(data, self.source, f"column {self.name!r}"))
+
+    def _lookup(self, text):
+        """(ids, keys) of the strings ``text``."""
+        if self._index is None:
+            self._index = {v: i for i, v in enumerate(self.vocabulary, start=1)}
+            self._keys = stable_hash([OOV_KEY_TEXT] + self.vocabulary)
+        ids = vocabulary_ids(text, self._index)
+        return ids, self._keys[ids]
+
+    def tokens(self, data, parents=()) -> Tokens:
+        self._require_fitted()
+        return Tokens.single(*self._lookup(self._text(data)))
+
+    def value_name(self, i: int) -> str:
+        return "<unknown>" if i == 0 else self.vocabulary[i - 1]
+
+    def id_correspondence(self, old):
+        """Ids matched by value: ``installed=app42`` keeps its row even if its id moved.
+
+        Id 0 (out of vocabulary) matches id 0; a value that is not in ``old``'s
+        vocabulary has no partner. A column of another kind matches nothing.
+        """
+        self._require_fitted()
+        if old.kind != self.kind:
+            none = np.zeros(0, dtype=np.int64)
+            return none, none.copy()
+        old._require_fitted()
+        old_index = {v: i for i, v in enumerate(old.vocabulary, start=1)}
+        pairs = [(0, 0)] + [(i, old_index[v]) for i, v in enumerate(self.vocabulary, start=1) if v in old_index]
+        new_ids, old_ids = np.array(pairs, dtype=np.int64).T
+        return new_ids, old_ids
+
+    def to_dict(self):
+        return {"kind": self.kind, "name": self.name, "source": self.source, "min_count": self.min_count,
+                "vocabulary": self.vocabulary}
+
+
+class Multivalent(Categorical):
+    """A bag of categorical values per row (installed apps), with a vocabulary.
+
+    A row is a list of values or a string joined by ``separator``. In the deep
+    part the bag's embeddings are pooled by ``pooling`` ("sum" or "mean").
+    """
+
+    kind = "multivalent"
+    multivalent = True
+
+    def __init__(self, name, source=None, min_count: int = 1, vocabulary=None, separator: str = "|",
+                 pooling: str = "mean"):
+        super().__init__(name, source, min_count, vocabulary)
+        if pooling not in ("sum", "mean"):
+            raise ValueError(f"column {name!r}: pooling must be 'sum' or 'mean', got {pooling!r}")
+        self.separator = separator
+        self.pooling = pooling
+
+    def _bags(self, data):
+        """(lengths (N,), flat values (P,)) of the rows' bags."""
+        return split_bags(raw_column(data, self.source, f"column {self.name!r}"), self.separator)
+
+    def _text(self, data):
+        return self._bags(data)[1]
+
+    def tokens(self, data, parents=()) -> Tokens:
+        self._require_fitted()
+        lengths, flat = self._bags(data)
+        ids, keys = self._lookup(flat)
+        return Tokens(np.concatenate([[0], np.cumsum(lengths)]), ids, keys)
+
+    def to_dict(self):
+        return {**super().to_dict(), "separator": self.separator, "pooling": self.pooling}
