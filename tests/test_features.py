@@ -1,15 +1,19 @@
 """Feature columns and the feature spec (paper §4.1, and the cross-product of Eq. 1)."""
+import ast
+import inspect
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from wdnumpy import WideDeep
-from wdnumpy.features import (Bucketized, Categorical, Crossed, FeatureSpec, Hashed, Multivalent, NotFittedError,
-                              Numeric, combine_keys, stable_hash)
+from wdnumpy.features import (COLUMN_KINDS, Bucketized, Categorical, Column, Crossed, FeatureSpec, Hashed, IdColumn,
+                              Multivalent, NotFittedError, Numeric, Tokens, column_from_dict, combine_keys,
+                              stable_hash)
 
 
 def test_vocabulary_with_min_count_and_out_of_vocabulary_id():
@@ -216,3 +220,196 @@ def test_spec_errors():
         FeatureSpec([Categorical("a"), Crossed("c", ["a", "b"])])
     with pytest.raises(ValueError, match="two columns"):
         FeatureSpec([Categorical("a"), Categorical("a")])
+
+
+# -- the column interface: what the spec, explain and warm start ask of a column ------
+
+def one_of_each_kind():
+    """A fitted column of every kind, by kind, and the raw data they read."""
+    data = {"color": np.array(["red", "blue", "red", "green"]), "apps": np.array(["a|b", "", "b|c|c", "a"]),
+            "user": np.array(["u1", "u2", "u3", "u1"]), "age": np.array(["17", "30", "45", "61"])}
+    columns = {"categorical": Categorical("color"), "multivalent": Multivalent("apps", pooling="sum"),
+               "hashed": Hashed("user", buckets=5), "bucketized": Bucketized("age_b", source="age", boundaries=[18, 50]),
+               "crossed": Crossed("color_x_apps", ["color", "apps"], buckets=97), "numeric": Numeric("age", n_quantiles=3, fill="median")}
+    for c in columns.values():
+        c.fit(data)
+    return columns, data
+
+
+def test_every_kind_is_in_the_kinds_table_and_has_the_attributes_of_its_bases():
+    columns, _ = one_of_each_kind()
+    assert set(COLUMN_KINDS) == set(columns)
+    for kind, column in columns.items():
+        assert COLUMN_KINDS[kind] is type(column) and column.kind == kind
+        for base_kind, base in COLUMN_KINDS.items():
+            if isinstance(column, base):  # a kind that extends another has all of that kind's attributes
+                missing = set(vars(columns[base_kind])) - set(vars(column))
+                assert not missing, f"{kind} is a {base_kind} but lacks {missing}"
+        promised = ["name", "source", "categorical", "parents", "fitted"]
+        promised += ["size", "multivalent", "pooling"] if column.categorical else []
+        for attribute in promised:
+            getattr(column, attribute)
+        assert column.categorical == isinstance(column, IdColumn)
+    # the historical bug: Hashed was a Categorical without a vocabulary
+    hashed = Hashed("a")
+    assert not isinstance(hashed, Categorical) or hasattr(hashed, "vocabulary")
+    with pytest.raises(TypeError):
+        IdColumn("abstract")
+
+
+def test_parents_name_the_columns_a_column_is_computed_from():
+    columns, _ = one_of_each_kind()
+    assert columns["crossed"].parents == ("color", "apps")
+    for kind in ("categorical", "multivalent", "hashed", "bucketized", "numeric"):
+        assert columns[kind].parents == (), kind
+    with pytest.raises(ValueError, match="crossed column 'c'.*'ab'"):
+        FeatureSpec([Categorical("a"), Categorical("b"), Crossed("ab", ["a", "b"]), Crossed("c", ["ab", "a"])])
+    with pytest.raises(ValueError, match="crossed column 'c'.*'n'"):
+        FeatureSpec([Categorical("a"), Numeric("n"), Crossed("c", ["a", "n"])])
+
+
+def test_a_crossed_column_needs_its_parents_tokens():
+    columns, data = one_of_each_kind()
+    with pytest.raises(ValueError, match=r"crossed column 'color_x_apps'.*FeatureSpec.tokens"):
+        columns["crossed"].tokens(data)
+    parts = [columns["categorical"].tokens(data), columns["multivalent"].tokens(data)]
+    assert columns["crossed"].tokens(data, parts).indptr.tolist() == [0, 2, 2, 5, 6]  # 1·2, 1·0, 1·3, 1·1
+
+
+def test_value_names_of_each_kind():
+    columns, data = one_of_each_kind()
+    assert [columns["categorical"].value_name(i) for i in range(3)] == ["<unknown>", "blue", "green"]
+    assert [columns["multivalent"].value_name(i) for i in range(4)] == ["<unknown>", "a", "b", "c"]
+    assert columns["hashed"].value_name(3) == "hash bucket 3"
+    assert [columns["bucketized"].value_name(i) for i in range(3)] == ["[-inf, 18)", "[18, 50)", "[50, inf)"]
+    assert columns["crossed"].value_name(5) == "hash bucket 5"
+    # for explanations a hashed column shows the row's raw value, not the bucket many values share
+    one = {k: v[1:2] for k, v in data.items()}
+    assert columns["hashed"].token_names(one, columns["hashed"].tokens(one)) == ["user=u2"]
+    spec = FeatureSpec([Hashed("user", buckets=5), Bucketized("age_b", source="age", boundaries=[18, 50]),
+                        Crossed("u_x_a", ["user", "age_b"], buckets=97)], wide=["user", "u_x_a"]).fit(data)
+    names = [name for _, name in spec.wide_feature_names(data, 2)]
+    assert names == ["user=u3", "user=u3 × age_b=[18, 50)"]
+
+
+def test_embedding_field_of_each_kind():
+    columns, _ = one_of_each_kind()
+    fields = {kind: columns[kind].embedding_field(3) for kind in COLUMN_KINDS if kind != "numeric"}
+    assert {k: (f.vocab_size, f.dim, f.multivalent, f.pooling) for k, f in fields.items()} == {
+        "categorical": (4, 3, False, "sum"), "multivalent": (4, 3, True, "sum"), "hashed": (5, 3, False, "sum"),
+        "bucketized": (3, 3, False, "sum"), "crossed": (97, 3, True, "sum")}
+    assert Multivalent("apps").pooling == "mean"
+    assert all(name == columns[kind].name for kind, name in ((k, f.name) for k, f in fields.items()))
+
+
+def test_vocabulary_ids_correspond_by_value_when_the_vocabulary_is_reordered_and_grown():
+    old = Categorical("c", vocabulary=["x", "y", "z"])
+    new = Categorical("c", vocabulary=["z", "x", "w", "y", "v"])
+    new_ids, old_ids = new.id_correspondence(old)
+    assert list(zip(new_ids.tolist(), old_ids.tolist())) == [(0, 0), (1, 3), (2, 1), (4, 2)]
+    assert [new.value_name(i) for i in new_ids] == [old.value_name(i) for i in old_ids]
+    assert new_ids.dtype == old_ids.dtype == np.int64
+    back_new, back_old = old.id_correspondence(new)  # "w" and "v" have no partner the other way either
+    assert sorted(zip(back_old.tolist(), back_new.tolist())) == [(0, 0), (1, 3), (2, 1), (4, 2)]
+    bag_old = Multivalent("c", vocabulary=["y", "x"])
+    bag_new = Multivalent("c", vocabulary=["x", "q", "y"])
+    assert [a.tolist() for a in bag_new.id_correspondence(bag_old)] == [[0, 1, 3], [0, 2, 1]]
+    for a, b in ((new, bag_old), (bag_new, old), (new, Hashed("c")), (new, Numeric("c"))):
+        assert [x.size for x in a.id_correspondence(b)] == [0, 0]  # another kind: nothing matches
+    with pytest.raises(NotFittedError):
+        new.id_correspondence(Categorical("c"))
+
+
+def test_definition_columns_correspond_by_id_only_when_definitions_agree():
+    columns, data = one_of_each_kind()
+    same = {"hashed": Hashed("user", buckets=5), "bucketized": Bucketized("age_b", source="age", boundaries=[18, 50]),
+            "crossed": Crossed("color_x_apps", ["color", "apps"], buckets=97)}
+    other = {"hashed": Hashed("user", buckets=6), "bucketized": Bucketized("age_b", source="age", boundaries=[18, 51]),
+             "crossed": Crossed("color_x_apps", ["apps", "color"], buckets=97)}
+    for kind in same:
+        new_ids, old_ids = same[kind].id_correspondence(columns[kind])
+        np.testing.assert_array_equal(new_ids, np.arange(columns[kind].size))
+        np.testing.assert_array_equal(old_ids, np.arange(columns[kind].size))
+        assert [x.size for x in other[kind].id_correspondence(columns[kind])] == [0, 0], kind
+        assert [x.size for x in same[kind].id_correspondence(columns["categorical"])] == [0, 0], kind
+
+
+def test_each_kind_round_trips_through_a_json_dict():
+    rng = np.random.default_rng(7)
+    columns, _ = one_of_each_kind()
+    data = {"color": rng.choice(["red", "blue", "green", "teal", ""], 50),
+            "apps": np.array(["|".join(rng.choice(list("abcd"), rng.integers(0, 4))) for _ in range(50)]),
+            "user": rng.choice([f"u{i}" for i in range(20)], 50),
+            "age": rng.integers(0, 90, 50).astype(str)}
+    for kind, column in columns.items():
+        d = json.loads(json.dumps(column.to_dict()))
+        assert d["kind"] == kind
+        arguments = set(inspect.signature(type(column).__init__).parameters) - {"self"}
+        assert set(d) - {"kind"} == arguments, kind  # cls(**d) rebuilds every argument
+        loaded = column_from_dict(d)
+        assert type(loaded) is type(column) and loaded.to_dict() == column.to_dict()
+        public = {k: v for k, v in vars(column).items() if not k.startswith("_")}
+        assert {k: v for k, v in vars(loaded).items() if not k.startswith("_")} == public, kind
+        if kind == "numeric":
+            np.testing.assert_array_equal(loaded.values(data), column.values(data))
+            continue
+        parents = [columns["categorical"].tokens(data), columns["multivalent"].tokens(data)] if column.parents else []
+        a, b = column.tokens(data, parents), loaded.tokens(data, parents)
+        for name in ("indptr", "ids", "keys"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    with pytest.raises(ValueError, match="unknown column kind 'pickle'"):
+        column_from_dict({"kind": "pickle", "name": "x"})
+
+
+class Parity(IdColumn):
+    """A column kind defined only here: id 1 for an odd integer, 0 for an even one."""
+
+    kind = "parity"
+
+    @property
+    def size(self):
+        return 2
+
+    def tokens(self, data, parents=()):
+        ids = data[self.source].astype(np.int64) % 2
+        return Tokens.single(ids, stable_hash(ids.astype(str)))
+
+    def value_name(self, i):
+        return ("even", "odd")[i]
+
+    def to_dict(self):
+        return {"kind": self.kind, "name": self.name, "source": self.source}
+
+
+def test_a_new_kind_needs_only_its_class_and_an_entry_in_the_kinds_table(monkeypatch):
+    monkeypatch.setitem(COLUMN_KINDS, "parity", Parity)
+    data = {"n": np.array(["3", "4", "7"]), "color": np.array(["red", "blue", "red"])}
+    spec = FeatureSpec([Parity("n"), Categorical("color"), Crossed("n_x_color", ["n", "color"], buckets=31)],
+                       wide=["n", "n_x_color"], embeddings={"n": 2, "n_x_color": 2}).fit(data)
+    batch = spec.transform(data)
+    assert batch.categorical["n"].tolist() == [1, 0, 1]
+    assert batch.wide.shape == (3, 2 + 31) and np.diff(batch.wide.indptr).tolist() == [2, 2, 2]
+    assert [name for _, name in spec.wide_feature_names(data, 1)] == ["n=even", "n=even × color=blue"]
+    loaded = FeatureSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert (loaded.transform(data).wide != batch.wide).nnz == 0
+    new_ids, old_ids = loaded.columns["n"].id_correspondence(spec.columns["n"])
+    assert new_ids.tolist() == old_ids.tolist() == [0, 1]
+    assert isinstance(spec.columns["n"], Column) and spec.embedding_fields()[0].vocab_size == 2
+
+
+def test_public_names_stay_importable_from_wdnumpy_features():
+    import wdnumpy.features as features
+    for name in ("Bucketized", "Categorical", "Crossed", "FeatureSpec", "Hashed", "Multivalent", "Numeric",
+                 "NotFittedError", "stable_hash", "mix64", "combine_keys", "parse_numbers", "split_bags",
+                 "cross_tokens", "Tokens", "MISSING"):
+        assert hasattr(features, name), name
+    # data flows one way: the features package imports nothing downstream of the batch
+    imported = set()
+    for path in Path(features.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                imported.add("." * node.level + (node.module or ""))
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    assert "..batch" in imported
+    assert not {m for m in imported if m.split(".")[-1] in ("model", "layers", "train", "optim")}, imported
