@@ -15,21 +15,21 @@ either ids or a number per row:
 methods, so a new kind of column is one new subclass (plus its entry in
 :data:`~.columns.COLUMN_KINDS`, so a saved spec can rebuild it):
 
-=========================  ====================================================
-``kind``                   the name saved in ``to_dict()["kind"]``
-``categorical``            True: gives ids (IdColumn); False: gives a number
-``parents``                names of the columns it is computed from (a cross's
-                           columns); empty for a column that reads raw data
-``fit(data)``, ``fitted``  learn state from training data / whether it has it
-``to_dict()``              a JSON-able description; ``cls(**d)`` rebuilds it
-``size``                   number of ids (IdColumn)
-``tokens(data, parents)``  the ids of each row (IdColumn)
-``multivalent, pooling``   how the deep part embeds it (IdColumn)
-``value_name(i)``          readable name of id i (IdColumn)
-``token_names(...)``       readable names of one row's active tokens (IdColumn)
-``id_correspondence(old)`` which of its ids mean the same as an older
-                           column's ids, for warm-starting (IdColumn, §4.2)
-=========================  ====================================================
+==========================  ====================================================
+``kind``                    the name saved in ``to_dict()["kind"]``
+``categorical``             True: gives ids (IdColumn); False: gives a number
+``parents``                 names of the columns it is computed from (a cross's
+                            columns); empty for a column that reads raw data
+``fit(data)``, ``fitted``   learn state from training data / whether it has it
+``to_dict()``               a JSON-able description; ``cls(**d)`` rebuilds it
+``size``                    number of ids (IdColumn)
+``tokens(data, parents)``   the ids of each row (IdColumn)
+``multivalent, pooling``    how the deep part embeds it (IdColumn)
+``value_name(i)``           readable name of id i (IdColumn)
+``token_names(...)``        readable names of one row's active tokens (IdColumn)
+``id_correspondence(old)``  which of its ids mean the same as an older
+                            column's ids, for warm-starting (IdColumn, §4.2)
+==========================  ====================================================
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ kind                    ids or value of a row                      paper
 :class:`Hashed`         ``stable_hash(value) mod buckets``
 :class:`Bucketized`     a number's bucket among fixed boundaries
 :class:`Crossed`        φ(x): one id per combination, hashed       §3.1, Eq. 1
-:class:`Numeric`        a number, by default CDF quantile           §4.1
+:class:`Numeric`        a number, by default CDF quantile          §4.1
                         (i − 1)/(n_q − 1)
 ======================  =========================================  ==============
 
