@@ -5,127 +5,16 @@ Every loader returns raw columns (a dict ``name → (N,) array``, as
 """
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .features import (Bucketized, Categorical, Crossed, FeatureSpec, Multivalent, Numeric,
-                       parse_numbers)
+from .csvfiles import binary_labels, iter_csv, load_csv, read_csv  # noqa: F401 (re-exported: any CSV)
+from .features import Bucketized, Categorical, Crossed, FeatureSpec, Multivalent, Numeric
 
 DATA_DIR = Path(os.environ.get("WDNUMPY_DATA", Path(__file__).resolve().parent.parent / "data"))
-
-
-# ---------------------------------------------------------------------------
-# CSV
-# ---------------------------------------------------------------------------
-
-def _open_text(path: Path):
-    if not path.exists():
-        raise ValueError(f"{path}: no such file")
-    raw = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
-
-
-def iter_csv(path, chunk_rows: int | None = 100_000):
-    """Read a CSV file with a header row in chunks of at most ``chunk_rows`` data rows.
-
-    Surrounding spaces are stripped and blank lines skipped; ``.gz`` files are
-    decompressed. A row with the wrong number of fields is an error that gives
-    its line number. Only one chunk is held in memory at a time; with
-    ``chunk_rows=None`` the whole file is one chunk.
-
-    Yields
-    ------
-    columns : dict header name → (n,) str array, n ≤ chunk_rows
-    """
-    path = Path(path)
-    if chunk_rows is not None and chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be >= 1 or None, got {chunk_rows}")
-    with _open_text(path) as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{path}: empty file (expected a header row)")
-        header = [h.strip() for h in header]
-        if len(set(header)) != len(header) or "" in header:
-            raise ValueError(f"{path}, line 1: column names must be distinct and non-empty, got {header}")
-        rows, any_rows = [], False
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != len(header):
-                raise ValueError(f"{path}, line {reader.line_num}: expected {len(header)} fields, got {len(row)}")
-            rows.append(row)
-            if chunk_rows is not None and len(rows) == chunk_rows:
-                yield _to_columns(header, rows)
-                rows, any_rows = [], True
-        if rows:
-            yield _to_columns(header, rows)
-        elif not any_rows:
-            raise ValueError(f"{path}: no data rows after the header")
-
-
-def _to_columns(header, rows) -> dict:
-    table = np.char.strip(np.array(rows, dtype=str))
-    return {name: table[:, j] for j, name in enumerate(header)}
-
-
-def read_csv(path) -> dict:
-    """Read a whole CSV file with a header row into columns of strings (see :func:`iter_csv`).
-
-    Returns
-    -------
-    columns : dict header name → (N,) str array
-    """
-    return next(iter_csv(path, chunk_rows=None))
-
-
-def binary_labels(values, column: str, positive=None, threshold: float | None = None) -> np.ndarray:
-    """Turn a label column into 0/1.
-
-    - ``threshold``: label 1 where the number is ≥ threshold (e.g. rating ≥ 4);
-    - ``positive``: label 1 where the value equals ``positive`` (a value or a list
-      of values); the column must then hold exactly two distinct values at most;
-    - neither: the values must already be 0 and 1.
-    """
-    values = np.asarray(values)
-    if threshold is not None:
-        return (parse_numbers(values, column) >= threshold).astype(np.float64)
-    text = np.char.strip(values.astype(str))
-    if positive is None:
-        bad = ~np.isin(text, ["0", "1", "0.0", "1.0"])
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"label column {column!r}, row {row}: {str(text[row])!r} is not 0 or 1 "
-                             "(give positive= or threshold= to turn it into a binary label)")
-        return text.astype(float)
-    positives = [str(p) for p in (positive if isinstance(positive, (list, tuple, set)) else [positive])]
-    is_positive = np.isin(text, positives)
-    negatives = np.unique(text[~is_positive])
-    if negatives.size > 1:
-        raise ValueError(f"label column {column!r} is not binary with positive={positive!r}: "
-                         f"it also holds {negatives.size} other values {negatives[:10].tolist()}")
-    return is_positive.astype(np.float64)
-
-
-def load_csv(path, label: str, positive=None, threshold: float | None = None):
-    """Load a CSV with a header and a label column.
-
-    Returns
-    -------
-    columns : dict name → (N,) str array, without the label column
-    labels : (N,) float64 in {0, 1}
-    """
-    columns = read_csv(path)
-    if label not in columns:
-        raise ValueError(f"{path}: unknown label column {label!r}; the file has {sorted(columns)}")
-    labels = binary_labels(columns.pop(label), label, positive, threshold)
-    return columns, labels
 
 
 # ---------------------------------------------------------------------------
