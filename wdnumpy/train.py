@@ -39,6 +39,10 @@ def make_model(kind: str, spec, hidden=(100, 50), seed: int = 0, dtype=np.float6
     return WideDeep(**kwargs, mode=kind, seed=seed)
 
 
+class TrainingDiverged(ValueError):
+    """The loss or a parameter became NaN or infinite during training."""
+
+
 @dataclass
 class History:
     """Per-epoch records: ``epoch``, ``train_loss``, ``seconds`` and, with a
@@ -103,7 +107,7 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
         order = rng.permutation(n)
-        total = 0.0
+        total, step = 0.0, 0
         # gather the shuffled rows a block of steps at a time: fast contiguous slices within a block,
         # and never a shuffled copy of the whole data set in memory
         block = batch_size * STEPS_PER_BLOCK
@@ -111,14 +115,24 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
             rows = data.take(order[block_start:block_start + block])
             for first in range(0, len(rows), batch_size):
                 batch = rows.take(slice(first, first + batch_size))
-                loss, grads = model.loss(batch, check=False)  # the whole data set was checked above
+                with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported just below
+                    loss, grads = model.loss(batch, check=False)  # the whole data set was checked above
+                step += 1
+                if not np.isfinite(loss):
+                    raise TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: the loss is {loss} "
+                                           "(try a smaller learning rate)")
                 total += loss * len(batch)
-                optimizer.step(model.params, grads)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    optimizer.step(model.params, grads)
             if show_progress:
                 done = min(n, block_start + block)
                 print(f"\r  epoch {epoch}: {100 * done // n:3d}%", end="", file=sys.stderr, flush=True)
         if show_progress:
             print("\r" + " " * 24 + "\r", end="", file=sys.stderr, flush=True)
+        bad = [name for name, value in model.params.items() if not np.all(np.isfinite(value))]
+        if bad:
+            raise TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: parameters {bad} are no "
+                                   "longer finite (try a smaller learning rate)")
         record = {"epoch": epoch, "train_loss": total / n, "seconds": time.perf_counter() - start}
         if valid is not None:
             scores = evaluate(valid.labels, model.predict_proba(valid))
