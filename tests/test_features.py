@@ -168,7 +168,7 @@ def test_spec_transform_feeds_the_model():
     assert batch.continuous.shape == (5, 1)
     model = WideDeep(**kwargs, hidden=(4,), seed=0)
     assert model.predict_proba(batch).shape == (5,)
-    assert model.loss(batch) > 0
+    assert model.loss(batch)[0] > 0
 
 
 def test_unseen_categories_at_prediction_time_are_out_of_vocabulary():

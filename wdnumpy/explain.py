@@ -70,7 +70,7 @@ def explain(model, spec, data, row: int) -> Explanation:
     one = {k: v[row:row + 1] for k, v in data.items()}
     batch = spec.transform(one)
     logit = float(model.forward(batch)[0])
-    deep = float(deep_model.forward(batch, return_parts=True)[1]["deep"][0]) if deep_model else 0.0
+    deep = float(deep_model.trace(batch).deep_logit[0]) if deep_model else 0.0
     wide = []
     if wide_model is not None:
         names = {}
