@@ -67,7 +67,7 @@ class Numeric(Column):
         raw = np.asarray(raw_column(data, self.source, f"column {self.name!r}"))
         if self.fill in ("mean", "median"):  # the statistic of the values that are present
             present = parse_numbers(raw[~missing_mask(raw)], self.source)
-            fill_value = float(np.mean(present) if self.fill == "mean" else np.median(present))
+            fill_value = float(_mean_and_std(present)[0] if self.fill == "mean" else np.median(present))
         else:
             fill_value = None if self.fill is None else float(self.fill)
         x = self._raw(data, fill_value)
@@ -75,8 +75,8 @@ class Numeric(Column):
         if self.normalization == "quantile":
             state["boundaries"] = np.quantile(x, np.arange(1, self.n_quantiles) / self.n_quantiles).tolist()
         elif self.normalization == "standard":
-            std = float(x.std())
-            state.update(mean=float(x.mean()), std=std if std > 0 else 1.0)
+            mean, std = _mean_and_std(x)
+            state.update(mean=mean, std=std if std > 0 else 1.0)
         self.state = state
         return self
 
@@ -88,7 +88,16 @@ class Numeric(Column):
             # i − 1 = number of boundaries ≤ x, so the i-th quantile maps to (i − 1)/(n_q − 1)
             return np.searchsorted(self.state["boundaries"], x, side="right") / (self.n_quantiles - 1)
         if self.normalization == "standard":
-            return (x - self.state["mean"]) / self.state["std"]
+            mean, std = self.state["mean"], self.state["std"]
+            with np.errstate(over="ignore", invalid="ignore"):
+                z = (x - mean) / std
+                if not np.all(np.isfinite(z)):  # x − mean overflowed: divide first
+                    z = x / std - mean / std
+            if not np.all(np.isfinite(z)):
+                row = int(np.flatnonzero(~np.isfinite(z))[0])
+                raise ValueError(f"column {self.source!r}, row {row}: {x[row]:g} standardises to {z[row]}; "
+                                 "rescale the column or use log1p=True")
+            return z
         return x
 
     def to_dict(self):
@@ -129,3 +138,14 @@ class Bucketized(IdColumn):
     def to_dict(self):
         return {"kind": self.kind, "name": self.name, "source": self.source, "boundaries": self.boundaries,
                 "fill": self.fill}
+
+
+def _mean_and_std(x: np.ndarray) -> tuple:
+    """Mean and standard deviation, computed on ``x / max|x|`` when the plain sums would
+    overflow (values near the float limit); both are then at most max|x|."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(np.mean(x)), float(np.std(x))
+    if np.isfinite(mean) and np.isfinite(std):
+        return mean, std
+    scale = float(np.max(np.abs(x)))
+    return float(np.mean(x / scale)) * scale, float(np.std(x / scale)) * scale
