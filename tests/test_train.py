@@ -1,14 +1,20 @@
 """Training loop, ensemble, warm start and explain on small real and generated data."""
+import math
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
+from conftest import make_batch, make_model as small_model
+from wdnumpy import Batch, EmbeddingField
 from wdnumpy.datasets import app_store_spec, make_app_store
 from wdnumpy.ensemble import Ensemble
 from wdnumpy.explain import explain
-from wdnumpy.metrics import roc_auc
+from wdnumpy.losses import sigmoid
+from wdnumpy.metrics import evaluate, roc_auc
 from wdnumpy.model import WideDeep
 from wdnumpy.optim import SGD, Adam
-from wdnumpy.train import make_model, train
+from wdnumpy.train import STEPS_PER_BLOCK, EarlyStopping, make_model, train
 from wdnumpy.warmstart import warm_start
 
 
@@ -154,3 +160,255 @@ def test_bad_training_arguments(store):
     unlabelled.labels = None
     with pytest.raises(ValueError, match="labels"):
         train(model, unlabelled)
+
+
+# -- the training loop on small synthetic data: what train() promises, step by step ------------------------
+
+TOY_WIDE, TOY_VOCAB = 30, 12
+TOY_FIELDS = (EmbeddingField("c", TOY_VOCAB, 3),)
+
+
+def toy_batch(n, seed):
+    """n rows: three binary wide features, one categorical id, two numbers; labels drawn from a fixed
+    logistic model (the same for every seed), so that train and valid sets come from one distribution."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.repeat(np.arange(n), 3), rng.integers(0, TOY_WIDE, 3 * n)
+    wide = sp.csr_matrix((np.ones(3 * n), (rows, cols)), shape=(n, TOY_WIDE))
+    wide.sum_duplicates()
+    wide.data[:] = 1.0
+    ids, continuous = rng.integers(0, TOY_VOCAB, n), rng.standard_normal((n, 2))
+    truth = np.random.default_rng(99)
+    z = wide @ truth.standard_normal(TOY_WIDE) + truth.standard_normal(TOY_VOCAB)[ids] + continuous[:, 0]
+    labels = (rng.random(n) < sigmoid(z)).astype(float)
+    return Batch(wide=wide, categorical={"c": ids}, continuous=continuous, labels=labels)
+
+
+def toy_model(mode="wide_deep", seed=0):
+    return WideDeep(wide_dim=TOY_WIDE, fields=TOY_FIELDS, n_continuous=2, hidden=(6,), mode=mode, seed=seed)
+
+
+class RowSpy(WideDeep):
+    """A wide-only model over one-hot row ids (wide_dim = N) that records which rows each call of
+    ``loss`` saw, and the loss it returned."""
+
+    def __init__(self, n):
+        super().__init__(wide_dim=n, mode="wide")
+        self.calls = []
+
+    def loss(self, batch, *args, **kwargs):
+        value, grads = super().loss(batch, *args, **kwargs)
+        self.calls.append((batch.wide.indices.copy(), value))
+        return value, grads
+
+
+def one_hot_rows(n, seed):
+    labels = np.random.default_rng(seed).integers(0, 2, n).astype(float)
+    return Batch(wide=sp.identity(n, format="csr"), labels=labels)
+
+
+def test_each_epoch_visits_every_row_once_including_the_last_partial_batch_of_each_block():
+    batch_size, epochs = 5, 2
+    n = 2 * batch_size * STEPS_PER_BLOCK + 83  # three blocks; 83 = 16 full steps and a partial one of 3
+    assert n % batch_size and n > batch_size * STEPS_PER_BLOCK
+    model, optimizer = RowSpy(n), SGD(0.1)
+    history = train(model, one_hot_rows(n, 0), optimizer, epochs=epochs, batch_size=batch_size, seed=0)
+    steps = math.ceil(n / batch_size)
+    assert len(model.calls) == optimizer.steps == epochs * steps
+    assert all(len(rows) <= batch_size for rows, _ in model.calls)
+    orders = []
+    for epoch in range(epochs):
+        calls = model.calls[epoch * steps:(epoch + 1) * steps]
+        order = np.concatenate([rows for rows, _ in calls])
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))  # every row exactly once
+        # the epoch's train_loss is the mean over its examples of each step's mean loss
+        mean = sum(loss * len(rows) for rows, loss in calls) / n
+        assert history.epochs[epoch]["train_loss"] == pytest.approx(mean, rel=1e-12)
+        orders.append(order)
+    assert not np.array_equal(orders[0], orders[1])  # shuffled anew each epoch
+    assert not np.array_equal(orders[0], np.arange(n))
+    assert [e["epoch"] for e in history.epochs] == [1, 2] and history.best_epoch is None
+
+
+def test_the_seed_fixes_the_order_of_the_rows():
+    n = 97
+    orders = []
+    for seed in (5, 5, 6):
+        model = RowSpy(n)
+        train(model, one_hot_rows(n, 0), SGD(0.1), epochs=1, batch_size=10, seed=seed)
+        orders.append(np.concatenate([rows for rows, _ in model.calls]))
+    np.testing.assert_array_equal(orders[0], orders[1])
+    assert not np.array_equal(orders[0], orders[2])
+
+
+def test_history_records_every_epoch_and_scores_the_model_of_that_epoch():
+    train_batch, valid = toy_batch(300, 1), toy_batch(200, 2)
+    model = toy_model()
+    history = train(model, train_batch, Adam(0.01), epochs=3, batch_size=32, valid=valid, seed=0)
+    assert [e["epoch"] for e in history.epochs] == [1, 2, 3]
+    assert all(e["seconds"] > 0 for e in history.epochs)
+    last = evaluate(valid.labels, model.predict_proba(valid))  # no early stopping: the last epoch's model
+    for key, value in last.items():
+        assert history.epochs[-1][f"valid_{key}"] == pytest.approx(value, rel=1e-12)
+    assert history.best_epoch == int(np.argmax(history.column("valid_auc"))) + 1
+
+
+# -- early stopping ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("metric, scores, patience, best, stops_at", [
+    # higher is better: 2 improves, 3 and 4 do not; patience 2 stops right after epoch 4
+    ("auc", [0.5, 0.6, 0.55, 0.58, 0.9], 2, 2, 4),
+    ("accuracy", [0.5, 0.6, 0.55, 0.58, 0.9], 2, 2, 4),
+    # lower is better: the mirror image
+    ("logloss", [0.5, 0.4, 0.45, 0.41, 0.1], 2, 2, 4),
+    # a non-improving epoch followed by a better one starts the wait anew
+    ("auc", [0.5, 0.4, 0.7, 0.6, 0.65, 0.9], 2, 3, 5),
+    ("logloss", [0.5, 0.6, 0.3, 0.4, 0.35, 0.1], 2, 3, 5),
+    # an equal score is not better
+    ("auc", [0.5, 0.5, 0.5], 2, 1, 3),
+    ("logloss", [0.5, 0.5, 0.5], 2, 1, 3),
+    ("logloss", [0.5, 0.6], 1, 1, 2),
+    ("auc", [0.5, 0.6, 0.7, 0.8], 1, 4, None),
+])
+def test_early_stopping_stops_after_exactly_patience_epochs_without_improvement(metric, scores, patience, best,
+                                                                                 stops_at):
+    stopper = EarlyStopping(metric, patience)
+    stopped = None
+    for epoch, score in enumerate(scores, start=1):
+        improved, stop = stopper.update(epoch, score)
+        assert improved == (epoch == 1 or (max(scores[:epoch - 1]) < score if metric != "logloss"
+                                           else min(scores[:epoch - 1]) > score))
+        if stop:
+            stopped = epoch
+            break
+    assert stopped == stops_at
+    assert stopper.best_epoch == best and stopper.best == scores[best - 1]
+
+
+def test_early_stopping_without_patience_never_stops_but_keeps_the_best():
+    stopper = EarlyStopping("logloss", None)
+    results = [stopper.update(e, s) for e, s in enumerate([0.5, 0.9, 0.3, 0.8, 0.8, 0.7], start=1)]
+    assert [stop for _, stop in results] == [False] * 6
+    assert [improved for improved, _ in results] == [True, False, True, False, False, False]
+    assert stopper.best_epoch == 3
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping("auc", 0)
+
+
+class EpochRecorder:
+    """Wraps an optimizer and keeps a copy of the parameters at the end of each epoch."""
+
+    def __init__(self, inner, params, steps_per_epoch):
+        self.inner, self.params, self.steps_per_epoch = inner, params, steps_per_epoch
+        self.steps, self.after_epoch = 0, []
+
+    def step(self, params, grads):
+        self.inner.step(params, grads)
+        self.steps += 1
+        if self.steps % self.steps_per_epoch == 0:
+            self.after_epoch.append({k: v.copy() for k, v in params.items()})
+
+
+@pytest.mark.parametrize("metric, pick", [("auc", np.argmax), ("logloss", np.argmin)])
+def test_early_stopping_in_train_restores_exactly_the_best_epoch(metric, pick):
+    train_batch, valid = toy_batch(300, 5), toy_batch(300, 6)
+    model = toy_model()
+    # momentum and a large rate make the validation score go up and down from epoch to epoch
+    recorder = EpochRecorder(SGD(1.0, momentum=0.9), model.params, math.ceil(300 / 10))
+    history = train(model, train_batch, recorder, epochs=12, batch_size=10, valid=valid, patience=2, metric=metric)
+    scores = history.column(f"valid_{metric}")
+    best = int(pick(scores)) + 1
+    assert 1 < best < len(history.epochs) < 12  # the case is worth testing: it stopped early, after a better epoch
+    assert history.best_epoch == best
+    assert len(history.epochs) == best + 2  # stopped right after two epochs without improvement
+    assert len(recorder.after_epoch) == len(history.epochs)
+    for name, value in model.params.items():
+        np.testing.assert_array_equal(value, recorder.after_epoch[best - 1][name], err_msg=name)
+    assert model.params is recorder.params  # restored in place, into the arrays the optimizer updates
+
+
+def test_without_patience_the_last_epoch_is_kept():
+    train_batch, valid = toy_batch(300, 5), toy_batch(300, 6)
+    model = toy_model()
+    recorder = EpochRecorder(SGD(1.0, momentum=0.9), model.params, math.ceil(300 / 10))
+    history = train(model, train_batch, recorder, epochs=6, batch_size=10, valid=valid, metric="logloss")
+    assert len(history.epochs) == 6
+    assert history.best_epoch == int(np.argmin(history.column("valid_logloss"))) + 1 != 6
+    for name, value in model.params.items():
+        np.testing.assert_array_equal(value, recorder.after_epoch[-1][name], err_msg=name)
+
+
+# -- ensembles: members share nothing -----------------------------------------------------------------------
+
+def toy_ensemble(combine="logit"):
+    return Ensemble(toy_model("wide", seed=0), toy_model("deep", seed=1), combine=combine)
+
+
+def test_ensemble_members_share_no_parameter_arrays(store):
+    _, spec, _, _ = store
+    for ensemble in (toy_ensemble(), make_model("ensemble", spec, hidden=(4,), seed=0)):
+        wide, deep = ensemble.members["wide"].params, ensemble.members["deep"].params
+        for a in wide.values():
+            for b in deep.values():
+                assert not np.shares_memory(a, b)
+    # training one member leaves the other as it was
+    ensemble = toy_ensemble()
+    before = {k: v.copy() for k, v in ensemble.members["deep"].params.items()}
+    train(ensemble.members["wide"], toy_batch(100, 3), Adam(0.01), epochs=1, batch_size=16)
+    for name, value in ensemble.members["deep"].params.items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+@pytest.mark.parametrize("make_optimizer_object", [lambda: Adam(0.01), lambda: SGD(0.1, momentum=0.9)])
+def test_one_optimizer_object_for_an_ensemble_gives_each_member_its_own_state(make_optimizer_object):
+    data = toy_batch(200, 4)
+    ensemble = toy_ensemble()
+    train(ensemble, data, make_optimizer_object(), epochs=2, batch_size=16, seed=3)
+    for name, alone in (("wide", toy_model("wide", seed=0)), ("deep", toy_model("deep", seed=1))):
+        train(alone, data, make_optimizer_object(), epochs=2, batch_size=16, seed=3)
+        for param, value in alone.params.items():
+            np.testing.assert_array_equal(ensemble.members[name].params[param], value, err_msg=f"{name} {param}")
+
+
+# -- example weights: validated, and a weighted mean ---------------------------------------------------------
+
+@pytest.mark.parametrize("weights", [
+    np.array([1.0, -0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),  # negative
+    np.array([1.0, np.nan, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),  # NaN
+    np.array([1.0, np.inf, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),  # infinite
+    np.ones(7),  # one short
+    np.ones(9),  # one too many
+    np.zeros(8),  # nothing to average over
+    np.ones((8, 1)),  # 2-D
+    np.array(["1"] * 8),  # not numbers
+])
+def test_bad_example_weights_raise_a_value_error_naming_the_weights(weights):
+    batch = make_batch()
+    batch.weights = weights
+    with pytest.raises(ValueError, match="weights"):
+        small_model().loss(batch)
+
+
+def test_equal_weights_give_the_unweighted_loss_and_a_zero_weight_removes_a_row():
+    model, batch = small_model(), make_batch()
+    batch.weights = None
+    plain_loss, plain_grads = model.loss(batch, dropout_seed=0)
+    for value in (1.0, 0.37, 3.0):
+        batch.weights = np.full(len(batch), value)
+        loss, grads = model.loss(batch, dropout_seed=0)
+        assert loss == pytest.approx(plain_loss, rel=1e-15, abs=0)  # the same mean, up to the last bit
+        for name, grad in grads.items():
+            dense = grad.to_dense() if hasattr(grad, "to_dense") else grad
+            plain = plain_grads[name].to_dense() if hasattr(plain_grads[name], "to_dense") else plain_grads[name]
+            np.testing.assert_allclose(dense, plain, rtol=1e-13, atol=1e-16, err_msg=name)
+    # a row of weight 0 changes nothing: the same as the batch without it (no dropout, so rows are independent)
+    weights = np.random.default_rng(0).random(len(batch)) + 0.5
+    weights[3] = 0.0
+    batch.weights = weights
+    loss, grads = model.loss(batch, training=False)
+    rest = batch.take(np.flatnonzero(weights > 0))
+    rest_loss, rest_grads = model.loss(rest, training=False)
+    assert loss == pytest.approx(rest_loss, rel=1e-13)
+    for name, grad in grads.items():
+        dense = grad.to_dense() if hasattr(grad, "to_dense") else grad
+        other = rest_grads[name].to_dense() if hasattr(rest_grads[name], "to_dense") else rest_grads[name]
+        np.testing.assert_allclose(dense, other, rtol=1e-12, atol=1e-15, err_msg=name)
