@@ -413,3 +413,48 @@ def test_public_names_stay_importable_from_wdnumpy_features():
                 imported.update(alias.name for alias in node.names)
     assert "..batch" in imported
     assert not {m for m in imported if m.split(".")[-1] in ("model", "layers", "train", "optim")}, imported
+
+
+class _Table:
+    """A stand-in for a pandas DataFrame: ``.columns`` and ``table[name]``, and the truth value
+    a DataFrame refuses to have."""
+
+    def __init__(self, columns):
+        self._data = columns
+        self.columns = list(columns)
+
+    def __getitem__(self, name):
+        return list(self._data[name])
+
+    def __bool__(self):
+        raise ValueError("The truth value of a DataFrame is ambiguous")
+
+
+def test_columns_come_from_anything_tabular():
+    from wdnumpy.features import as_columns
+    raw = {"city": ["Paris", "Lyon", "Paris"], "age": [31, 45, 27], "tags": [["a", "b"], [], ["c"]]}
+    spec = FeatureSpec([Categorical("city"), Numeric("age", normalization="standard"), Multivalent("tags")],
+                       wide=["city", "tags"], embeddings={"city": 2}, continuous=["age"])
+    reference = spec.fit(raw).transform(raw)
+    structured = np.array([("Paris", 31), ("Lyon", 45), ("Paris", 27)], dtype=[("city", "U8"), ("age", "i8")])
+    assert as_columns(structured)["age"].tolist() == [31, 45, 27]
+    for table in (_Table(raw), {k: np.asarray(v, dtype=object) if k == "tags" else np.asarray(v)
+                                for k, v in raw.items()}):
+        batch = spec.transform(table)
+        assert (batch.wide != reference.wide).nnz == 0
+        np.testing.assert_array_equal(batch.continuous, reference.continuous)
+    for bad in ([1, 2, 3], "city,age", 42):
+        with pytest.raises(ValueError, match="dict of arrays or lists, a NumPy structured array"):
+            spec.transform(bad)
+
+
+def test_a_multivalent_column_with_the_wrong_separator_warns_and_names_the_likely_one():
+    data = {"genres": np.array(["Action,Comedy", "Drama", "Comedy,Drama", "Action,Drama"])}
+    with pytest.warns(UserWarning, match=r"did you mean separator=','"):
+        Multivalent("genres").fit(data)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        column = Multivalent("genres", separator=",").fit(data)
+        Multivalent("genres").fit({"genres": np.array(["a|b", "c"])})
+    assert column.vocabulary == ["Action", "Comedy", "Drama"]

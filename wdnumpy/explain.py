@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ensemble import Ensemble
+from .features import as_columns, count_rows
 from .losses import sigmoid
 
 
@@ -21,7 +22,8 @@ from .losses import sigmoid
 class Explanation:
     """Terms of one row's logit.
 
-    bias : the model's bias (for an ensemble, the sum of the members' biases)
+    bias : the model's bias (for an ensemble with combined logit a·z_w + b·z_d + c,
+        a·b_w + b·b_d + c, the members' biases weighted by the rule)
     wide : list of (feature name, contribution w_k · x_k), largest magnitude first
     deep : the deep part's logit w_deepᵀ a⁽ˡᶠ⁾ (0 without a deep part)
     logit : the model's logit; equals bias + Σ wide + deep
@@ -53,16 +55,19 @@ class Explanation:
 def explain(model, spec, data, row: int) -> Explanation:
     """Explain the prediction for row ``row`` of the raw columns ``data``.
 
-    ``model`` is a WideDeep (any mode) or an Ensemble combining logits.
+    ``model`` is a WideDeep (any mode) or an Ensemble whose rule is affine in the
+    logits ("sum", "mean_logit", "stacked"): each member's terms are then scaled
+    by its weight in the rule, so the terms still add up to the logit.
     """
-    n = len(next(iter(data.values())))
+    data = as_columns(data)
+    n = count_rows(data)
     if not 0 <= row < n:
         raise ValueError(f"row must lie in [0, {n}), got {row}")
+    wide_scale = deep_scale = 1.0
     if isinstance(model, Ensemble):
-        if model.combine != "logit":
-            raise ValueError("an ensemble that averages probabilities has no additive logit to explain")
+        wide_scale, deep_scale, offset = model.logit_weights()  # ValueError for "proba": not additive
         wide_model, deep_model = model.members["wide"], model.members["deep"]
-        bias = float(wide_model.params["bias"][0] + deep_model.params["bias"][0])
+        bias = float(wide_scale * wide_model.params["bias"][0] + deep_scale * deep_model.params["bias"][0] + offset)
     else:
         wide_model = model if model.uses_wide else None
         deep_model = model if model.uses_deep else None
@@ -70,7 +75,7 @@ def explain(model, spec, data, row: int) -> Explanation:
     one = {k: v[row:row + 1] for k, v in data.items()}
     batch = spec.transform(one)
     logit = float(model.forward(batch)[0])
-    deep = float(deep_model.trace(batch).deep_logit[0]) if deep_model else 0.0
+    deep = deep_scale * float(deep_model.trace(batch).deep_logit[0]) if deep_model else 0.0
     wide = []
     if wide_model is not None:
         names = {}
@@ -79,6 +84,6 @@ def explain(model, spec, data, row: int) -> Explanation:
         x = batch.wide
         values = dict(zip(x.indices.tolist(), x.data.tolist()))
         w = wide_model.params["wide.w"]
-        wide = [(" | ".join(names[i]), float(w[i] * values[i])) for i in names]
+        wide = [(" | ".join(names[i]), float(wide_scale * w[i] * values[i])) for i in names]
         wide.sort(key=lambda t: -abs(t[1]))
     return Explanation(bias, wide, deep, logit)

@@ -33,10 +33,10 @@ from .hashing import combine_keys, mix64, stable_hash
 from .numeric import Bucketized, Numeric
 from .spec import FeatureSpec
 from .tokens import Tokens, cross_tokens
-from .values import MISSING, as_text, count_rows, missing_mask, parse_numbers, split_bags
+from .values import MISSING, as_columns, as_text, count_rows, missing_mask, parse_numbers, split_bags
 from .vocabulary import Categorical, Multivalent
 
 __all__ = ["Bucketized", "COLUMN_KINDS", "Categorical", "Column", "Crossed", "FeatureSpec", "Hashed", "IdColumn",
-           "MISSING", "Multivalent", "NotFittedError", "Numeric", "Tokens", "as_text", "column_from_dict",
+           "MISSING", "Multivalent", "as_columns", "NotFittedError", "Numeric", "Tokens", "as_text", "column_from_dict",
            "combine_keys", "count_rows", "cross_tokens", "missing_mask", "mix64", "parse_numbers", "split_bags",
            "stable_hash"]

@@ -23,7 +23,7 @@ from ..batch import Batch
 from .base import NotFittedError
 from .columns import column_from_dict
 from .tokens import Tokens
-from .values import count_rows
+from .values import as_columns, count_rows
 
 
 class FeatureSpec:
@@ -76,7 +76,9 @@ class FeatureSpec:
         return all(c.fitted for c in self.columns.values())
 
     def fit(self, data) -> "FeatureSpec":
-        """Learn vocabularies and quantiles from training columns; returns self."""
+        """Learn vocabularies and quantiles from training columns (anything :func:`as_columns`
+        accepts); returns self."""
+        data = as_columns(data)
         count_rows(data)
         for c in self.columns.values():
             c.fit(data)
@@ -129,8 +131,10 @@ class FeatureSpec:
         return cache[name]
 
     def transform(self, data, labels=None, weights=None) -> Batch:
-        """Raw columns → Batch (wide CSR, embedding ids or bags, continuous matrix)."""
+        """Raw columns (anything :func:`as_columns` accepts) → Batch (wide CSR, embedding ids or
+        bags, continuous matrix)."""
         self._require_fitted()
+        data = as_columns(data)
         n = count_rows(data)
         cache = {}
         wide = None
@@ -172,7 +176,7 @@ class FeatureSpec:
     def wide_feature_names(self, data, row: int) -> list:
         """(wide index, readable name) of each active wide feature of one row,
         e.g. ``(123, "installed=A × impression=C")``."""
-        one = {k: v[row:row + 1] for k, v in data.items()}
+        one = {k: v[row:row + 1] for k, v in as_columns(data).items()}
         cache, names = {}, []
         offsets = self.wide_offsets()
         for name in self.wide:

@@ -17,6 +17,8 @@ quantiles, paper §4.1) build on these functions.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 MISSING = frozenset({"", "?", "NA", "nan", "NaN", "None"})
@@ -29,10 +31,45 @@ def raw_column(data, source: str, who: str) -> np.ndarray:
     return data[source]
 
 
+def as_columns(data) -> dict:
+    """Raw tabular data as a dict ``column name → (N,) array``.
+
+    Accepts a mapping of names to arrays or lists, a NumPy structured array, or
+    any table with ``.columns`` whose ``table[name]`` gives an array-like (a
+    pandas DataFrame works; pandas is not needed). A list of per-row lists (the
+    bags of a multivalent column) becomes an object array of lists.
+    """
+    if isinstance(data, np.ndarray) and data.dtype.names:
+        return {name: data[name] for name in data.dtype.names}
+    if hasattr(data, "columns") and hasattr(data, "__getitem__") and not isinstance(data, Mapping):
+        return {str(name): _as_array(data[name]) for name in list(data.columns)}
+    if isinstance(data, Mapping):
+        return {name: _as_array(values) for name, values in data.items()}
+    raise ValueError("expected columns as a dict of arrays or lists, a NumPy structured array, or a table "
+                     f"with .columns such as a pandas DataFrame; got {type(data).__name__}")
+
+
+def _as_array(values) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values
+    if hasattr(values, "to_numpy"):
+        return values.to_numpy()
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise ValueError(f"a column must hold one value per row, got {type(values).__name__}")
+    try:
+        array = np.asarray(values)
+    except ValueError:  # rows of different lengths: bags
+        array = None
+    if array is None or array.ndim != 1:
+        array = np.empty(len(values), dtype=object)
+        array[:] = list(values)
+    return array
+
+
 def count_rows(data) -> int:
     """N, the number of rows; all raw columns must have the same number of rows, and at least one."""
-    if not hasattr(data, "items") or not data:
-        raise ValueError("expected a non-empty mapping of column name → values")
+    if not isinstance(data, Mapping) or not data:
+        raise ValueError("expected a non-empty mapping of column name → values (see as_columns)")
     lengths = {name: len(values) for name, values in data.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"columns have different numbers of rows: {lengths}")

@@ -14,6 +14,8 @@ training data, a warm start (§4.2) matches ids of two vocabularies by value.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .base import IdColumn
@@ -22,6 +24,7 @@ from .tokens import Tokens
 from .values import as_text, missing_mask, raw_column, split_bags
 
 OOV_KEY_TEXT = "\x00<out-of-vocabulary>"  # hashed to the key of id 0, for crosses
+LIKELY_SEPARATORS = ("|", ",", ";", "/", ":", " ")
 
 
 def learn_vocabulary(text: np.ndarray, min_count: int) -> list:
@@ -126,6 +129,23 @@ class Multivalent(Categorical):
             raise ValueError(f"column {name!r}: pooling must be 'sum' or 'mean', got {pooling!r}")
         self.separator = separator
         self.pooling = pooling
+
+    def fit(self, data):
+        self._warn_if_separator_looks_wrong(raw_column(data, self.source, f"column {self.name!r}"))
+        return super().fit(data)
+
+    def _warn_if_separator_looks_wrong(self, values) -> None:
+        """Warn when no value holds the separator but most hold another usual one
+        (a wrong separator would silently make each joined string one value)."""
+        text = [v for v in values if isinstance(v, str) and v.strip()]
+        if not text or any(self.separator in v for v in text):
+            return
+        for other in LIKELY_SEPARATORS:
+            share = sum(other in v for v in text) / len(text)
+            if other != self.separator and share >= 0.5:
+                warnings.warn(f"column {self.name!r}: no value contains the separator {self.separator!r}, but "
+                              f"{share:.0%} contain {other!r}; did you mean separator={other!r}?", stacklevel=3)
+                return
 
     def _bags(self, data):
         """(lengths (N,), flat values (P,)) of the rows' bags."""
