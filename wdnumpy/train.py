@@ -21,6 +21,7 @@ from .ensemble import Ensemble
 from .metrics import evaluate
 from .model import WideDeep
 from .optim import make_optimizer
+from .splits import split_rows
 
 KINDS = ("wide", "deep", "wide_deep", "ensemble")
 HIGHER_IS_BETTER = {"auc": True, "accuracy": True, "logloss": False}
@@ -61,7 +62,7 @@ class History:
 
 def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: int = 256, seed: int = 0,
           valid: Batch | None = None, patience: int | None = None, metric: str = "auc", lr: float | None = None,
-          verbose: bool = False, log=print):
+          verbose: bool = False, log=print, validation: float | None = None):
     """Train ``model`` on the labelled ``data`` with mini-batch steps.
 
     Parameters
@@ -71,8 +72,11 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
     epochs, batch_size : passes over the data and examples per step
     seed : seeds the shuffling of each epoch
     valid : a labelled Batch scored after each epoch
-    patience : stop after this many epochs without a better ``metric`` on
-        ``valid`` and restore the best epoch's weights (needs ``valid``)
+    validation : instead of ``valid``, hold out this fraction of ``data`` (rows drawn
+        with ``seed``) as the validation set
+    patience : stop after this many epochs without a better ``metric`` on the
+        validation set and restore the best epoch's weights (needs a validation set);
+        ``history.best_epoch`` says which epoch was kept
     verbose : report each epoch through ``log`` (and a progress counter on long epochs)
 
     Returns
@@ -81,8 +85,13 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    if validation is not None:
+        if valid is not None:
+            raise ValueError("give a validation Batch (valid) or a fraction to hold out (validation), not both")
+        train_rows, valid_rows = split_rows(len(data), validation, seed=seed)
+        data, valid = data.take(train_rows), data.take(valid_rows)
     if patience is not None and valid is None:
-        raise ValueError("early stopping (patience) needs a validation set (valid)")
+        raise ValueError("early stopping (patience) needs a validation set (valid or validation)")
     if data.labels is None or (valid is not None and valid.labels is None):
         raise ValueError("training and validation batches need labels")
     if isinstance(optimizer, str):

@@ -1,0 +1,57 @@
+"""Time and random splits, and a validation set held out by the trainer."""
+import numpy as np
+import pytest
+
+from conftest import make_batch, make_model
+from wdnumpy.splits import parse_split, split, split_rows
+from wdnumpy.train import train
+
+
+def test_a_time_split_keeps_the_latest_rows_for_testing():
+    columns = {"t": np.array([5, 1, 9, 3, 7, 2, 8, 6, 4, 10]), "user": np.array(list("abcdefghij"))}
+    labels = np.arange(10) % 2
+    train_columns, train_labels, test_columns, test_labels = split(columns, labels, by="time", column="t",
+                                                                   test_fraction=0.3)
+    assert sorted(test_columns["t"].tolist()) == [8, 9, 10]
+    assert max(train_columns["t"]) < min(test_columns["t"])
+    assert test_columns["user"].tolist() == ["c", "g", "j"]  # rows keep their order
+    np.testing.assert_array_equal(test_labels, labels[[2, 6, 9]])
+    assert len(train_labels) == 7
+
+
+def test_a_random_split_is_seeded_disjoint_and_complete():
+    a_train, a_test = split_rows(100, 0.25, seed=3)
+    b_train, b_test = split_rows(100, 0.25, seed=3)
+    c_train, _ = split_rows(100, 0.25, seed=4)
+    np.testing.assert_array_equal(a_train, b_train)
+    assert not np.array_equal(a_train, c_train)
+    assert len(a_test) == 25 and sorted(np.concatenate([a_train, a_test]).tolist()) == list(range(100))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(by="time"), "column="),
+    (dict(by="time", column="nope"), "'nope'"),
+    (dict(by="alphabet"), "split by"),
+    (dict(test_fraction=1.0), "test_fraction"),
+    (dict(test_fraction=0.0), "test_fraction"),
+])
+def test_bad_splits_say_what_is_wrong(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        split({"t": np.arange(5)}, np.zeros(5), **kwargs)
+
+
+def test_split_specs_of_the_command_line():
+    assert parse_split("random:0.2") == ("random", None, 0.2)
+    assert parse_split("time:timestamp:0.1") == ("time", "timestamp", 0.1)
+    for bad in ("time:0.2", "random", "random:x", "shuffle:0.2"):
+        with pytest.raises(ValueError, match="random:FRACTION or time:COLUMN:FRACTION"):
+            parse_split(bad)
+
+
+def test_train_holds_out_a_validation_fraction_and_reports_it():
+    big = make_batch().take(np.arange(8).repeat(30))
+    model = make_model()
+    history = train(model, big, "adam", epochs=3, batch_size=32, validation=0.25, patience=2)
+    assert "valid_auc" in history.epochs[0] and history.best_epoch is not None
+    with pytest.raises(ValueError, match="not both"):
+        train(make_model(), big, "adam", epochs=1, valid=big, validation=0.1)
