@@ -1,5 +1,7 @@
-"""The command line: train, predict, explain, and bad arguments without tracebacks."""
+"""The command line: train, predict, explain, every training option reaching the model or the optimizer,
+and bad arguments without tracebacks."""
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -7,15 +9,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wdnumpy import datasets, runs
 from wdnumpy.cli import main
+from wdnumpy.ensemble import Ensemble
+from wdnumpy.io import load_model
+from wdnumpy.optim import FTRL, SGD, AdaGrad, Adam, Optimizer
+from wdnumpy.train import make_model, train
 
 ROOT = Path(__file__).resolve().parent.parent
+N_TRAIN, N_TEST = 1500, 500  # the cut of Adult the option tests train on
 
 
 def run(*args):
     """Run the CLI in a fresh process, as a user would."""
     return subprocess.run([sys.executable, "-m", "wdnumpy", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=600)
+
+
+def run_here(capsys, *args):
+    """Run the CLI in this process: (exit code, stdout, stderr). Faster than a new process; an uncaught
+    exception (a traceback for the user) fails the test."""
+    try:
+        code = main(list(args))
+    except SystemExit as exit:  # argparse's usage errors
+        code = exit.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +54,12 @@ def test_train_reports_json_and_progress(saved_model):
     assert "epoch 1" in out.stderr and "test: auc" in out.stderr
 
 
-def test_train_app_store_reports_bayes_auc(capsys):
-    assert main(["train", "--data", "app_store", "--model", "wide", "--epochs", "1", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+def test_train_app_store_reports_bayes_auc(capsys, monkeypatch):
+    small = datasets.make_app_store(n_train=4000, n_test=2000, n_users=500, n_apps=30, n_niche=10, seed=0)
+    monkeypatch.setattr(runs, "make_app_store", lambda seed=0: small)  # the default store takes seconds to draw
+    code, out, _ = run_here(capsys, "train", "--data", "app_store", "--model", "wide", "--epochs", "1", "--json")
+    assert code == 0
+    result = json.loads(out.strip().splitlines()[-1])
     assert result["bayes_auc"] > result["auc"] > 0.5
     assert {"auc_seen", "auc_unseen", "auc_none", "bayes_auc_seen"} <= set(result)
 
@@ -51,22 +73,22 @@ def adult_rows(tmp_path, n=5):
     return path
 
 
-def test_predict_and_explain(saved_model, tmp_path):
+def test_predict_and_explain(saved_model, tmp_path, capsys):
     model, _, _ = saved_model
     rows = adult_rows(tmp_path)
     out_file = tmp_path / "p.csv"
-    assert main(["predict", "--model", str(model), "--csv", str(rows), "--out", str(out_file)]) == 0
+    assert run_here(capsys, "predict", "--model", str(model), "--csv", str(rows), "--out", str(out_file))[0] == 0
     lines = out_file.read_text().splitlines()
     assert lines[0] == "probability" and len(lines) == 6
     assert all(0 < float(x) < 1 for x in lines[1:])
-    out = run("explain", "--model", str(model), "--csv", str(rows), "--row", "2")
-    assert out.returncode == 0, out.stderr
-    assert "education=" in out.stdout and " × " in out.stdout and "= logit" in out.stdout
+    code, stdout, stderr = run_here(capsys, "explain", "--model", str(model), "--csv", str(rows), "--row", "2")
+    assert code == 0, stderr
+    assert "education=" in stdout and " × " in stdout and "= logit" in stdout
     total = 0.0
-    for line in out.stdout.splitlines()[:-1]:
+    for line in stdout.splitlines()[:-1]:
         total += float(line.split()[-1])
-    logit = float(out.stdout.splitlines()[-1].split()[2])
-    assert total == pytest.approx(logit, abs=5e-4 * len(out.stdout.splitlines()))
+    logit = float(stdout.splitlines()[-1].split()[2])
+    assert total == pytest.approx(logit, abs=5e-4 * len(stdout.splitlines()))
 
 
 @pytest.mark.parametrize("args, message", [
@@ -74,6 +96,8 @@ def test_predict_and_explain(saved_model, tmp_path):
     (["train", "--epochs", "ten"], "positive integer"),
     (["train", "--hidden", "100,x"], "comma-separated"),
     (["train", "--lr", "-1"], "positive number"),
+    (["train", "--dropout", "1"], "probability"),
+    (["train", "--l2", "-0.1"], "number >= 0"),
     (["train", "--model", "forest"], "invalid choice"),
     (["train", "--data", "mnist"], "invalid choice"),
     (["train", "--optimizer", "rmsprop"], "invalid choice"),
@@ -81,21 +105,161 @@ def test_predict_and_explain(saved_model, tmp_path):
     (["explain", "--model", "m.npz", "--csv", "x.csv", "--row", "-1"], "non-negative integer"),
     ([], "required"),
 ])
-def test_bad_arguments_give_usage_and_nonzero_exit(args, message):
-    out = run(*args)
-    assert out.returncode != 0
-    assert "usage:" in out.stderr and message in out.stderr
-    assert "Traceback" not in out.stderr
+def test_bad_arguments_give_usage_and_nonzero_exit(capsys, args, message):
+    code, _, stderr = run_here(capsys, *args)
+    assert code != 0
+    assert "usage:" in stderr and message in stderr
 
 
-def test_bad_files_give_an_error_not_a_traceback(saved_model, tmp_path):
+def test_a_bad_argument_in_a_new_process_gives_usage_not_a_traceback():
+    out = run("train", "--epochs", "0")
+    assert out.returncode == 2
+    assert "usage:" in out.stderr and "positive integer" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_files_give_an_error_not_a_traceback(saved_model, tmp_path, capsys):
     model, _, _ = saved_model
-    out = run("predict", "--model", str(tmp_path / "none.npz"), "--csv", "x.csv")
-    assert out.returncode == 1 and "no such model file" in out.stderr and "Traceback" not in out.stderr
+    code, _, stderr = run_here(capsys, "predict", "--model", str(tmp_path / "none.npz"), "--csv", "x.csv")
+    assert code == 1 and "no such model file" in stderr
     rows = adult_rows(tmp_path, n=2)
-    out = run("explain", "--model", str(model), "--csv", str(rows), "--row", "5")
-    assert out.returncode == 1 and "row must lie in [0, 2)" in out.stderr and "Traceback" not in out.stderr
+    code, _, stderr = run_here(capsys, "explain", "--model", str(model), "--csv", str(rows), "--row", "5")
+    assert code == 1 and "row must lie in [0, 2)" in stderr
     bad = tmp_path / "bad.csv"
     bad.write_text("age,workclass\n39,State-gov\n")
-    out = run("predict", "--model", str(model), "--csv", str(bad))
-    assert out.returncode == 1 and "unknown column" in out.stderr and "Traceback" not in out.stderr
+    code, _, stderr = run_here(capsys, "predict", "--model", str(model), "--csv", str(bad))
+    assert code == 1 and "unknown column" in stderr
+
+
+# -- every training option reaches the model or the optimizer ----------------------------------------------
+#
+# These runs train on the first rows of Adult (the loader is replaced by a cut of it), so that each run takes
+# a fraction of a second; everything from the parsed arguments to the saved file is the real code.
+
+@pytest.fixture(scope="module")
+def small_adult():
+    cut = {}
+    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
+        columns, labels = datasets.load_adult(split)
+        cut[split] = ({k: v[:n] for k, v in columns.items()}, labels[:n])
+    return cut
+
+
+@pytest.fixture
+def train_cli(small_adult, monkeypatch, tmp_path, capsys):
+    """``train_cli(*options)`` runs ``train --data adult --epochs 1 --hidden 4 *options --save …`` on the cut
+    of Adult and returns (model, spec, the optimizer objects that took steps, in order)."""
+    monkeypatch.setattr(runs, "load_adult", lambda split="train", data_dir=None: small_adult[split])
+    stepped = []
+    real_step = Optimizer.step
+
+    def step(self, params, grads):
+        if not any(o is self for o in stepped):
+            stepped.append(self)
+        return real_step(self, params, grads)
+
+    monkeypatch.setattr(Optimizer, "step", step)
+    runs_done = []
+
+    def train_cli(*options):
+        path = tmp_path / f"run{len(runs_done)}.npz"
+        stepped.clear()
+        code, _, stderr = run_here(capsys, "train", "--data", "adult", "--epochs", "1", "--hidden", "4", *options,
+                                   "--save", str(path))
+        assert code == 0, stderr
+        runs_done.append(path)
+        model, spec, _ = load_model(path)
+        return model, spec, list(stepped)
+
+    return train_cli
+
+
+def test_seed_same_gives_identical_weights_and_another_gives_different(train_cli):
+    first, _, _ = train_cli("--seed", "1")
+    again, _, _ = train_cli("--seed", "1")
+    other, _, _ = train_cli("--seed", "2")
+    assert first.seed == 1 and other.seed == 2
+    for name, value in first.params.items():
+        np.testing.assert_array_equal(again.params[name], value, err_msg=name)
+    assert not np.array_equal(first.params["deep.W1"], other.params["deep.W1"])
+
+
+@pytest.mark.parametrize("batch_size, epochs", [(100, 1), (7, 1), (500, 3)])
+def test_batch_size_and_epochs_set_the_number_of_steps(train_cli, batch_size, epochs):
+    _, _, stepped = train_cli("--optimizer", "adam", "--batch-size", str(batch_size), "--epochs", str(epochs))
+    [adam] = stepped
+    assert adam.steps == epochs * math.ceil(N_TRAIN / batch_size)
+
+
+def test_the_paper_optimizer_steps_both_parts_once_per_batch(train_cli):
+    _, _, stepped = train_cli("--batch-size", "64", "--epochs", "2")
+    assert [type(o) for o in stepped] == [FTRL, AdaGrad]
+    assert [o.steps for o in stepped] == [2 * math.ceil(N_TRAIN / 64)] * 2
+
+
+@pytest.mark.parametrize("options, expected", [
+    ((), [(FTRL, 0.5), (AdaGrad, 0.1)]),
+    (("--lr", "0.2"), [(FTRL, 0.5), (AdaGrad, 0.2)]),  # --lr is the deep part's rate; FTRL keeps its α
+    (("--optimizer", "adam"), [(Adam, 0.001)]),
+    (("--optimizer", "adam", "--lr", "0.02"), [(Adam, 0.02)]),
+    (("--optimizer", "sgd", "--lr", "0.3"), [(SGD, 0.3)]),
+    (("--optimizer", "adagrad"), [(AdaGrad, 0.05)]),
+])
+def test_optimizer_and_lr_reach_the_optimizer(train_cli, options, expected):
+    _, _, stepped = train_cli(*options)
+    assert [(type(o), o.lr) for o in stepped] == expected
+
+
+def test_float32_trains_and_saves_single_precision(train_cli):
+    model, _, _ = train_cli("--float32")
+    assert model.dtype == np.float32
+    assert {p.dtype for p in model.params.values()} == {np.dtype(np.float32)}
+    default, _, _ = train_cli()
+    assert {p.dtype for p in default.params.values()} == {np.dtype(np.float64)}
+
+
+def test_hidden_sets_the_tower(train_cli):
+    model, _, _ = train_cli("--hidden", "7,5")
+    assert model.hidden == (7, 5)
+    assert model.params["deep.W1"].shape[1] == 7 and model.params["deep.W2"].shape == (7, 5)
+    assert model.params["deep.w_out"].shape == (5, 1)
+
+
+def test_embedding_dim_sets_every_embedding(train_cli):
+    model, spec, _ = train_cli("--embedding-dim", "3")
+    assert model.fields and all(f.dim == 3 for f in model.fields)
+    assert all(model.params[f"deep.embedding.{f.name}"].shape[1] == 3 for f in model.fields)
+    assert set(spec.embeddings.values()) == {3}
+
+
+@pytest.mark.parametrize("kind", ["wide", "deep", "wide_deep", "ensemble"])
+def test_model_sets_the_kind(train_cli, kind):
+    model, _, stepped = train_cli("--model", kind)
+    if kind == "ensemble":
+        assert isinstance(model, Ensemble)
+        assert [m.mode for m in model.members.values()] == ["wide", "deep"]
+    else:
+        assert model.mode == kind
+    assert stepped  # it was trained
+
+
+def test_dropout_and_l2_reach_the_model(train_cli):
+    model, _, _ = train_cli("--dropout", "0.25", "--l2", "0.001")
+    assert model.dropout == 0.25 and model.l2 == 0.001
+    default, _, _ = train_cli()
+    assert default.dropout == 0.0 and default.l2 == 0.0
+
+
+def test_a_run_equals_the_documented_library_calls_with_the_same_settings(train_cli, small_adult):
+    """Every option at once, against the README's library calls: any option lost on the way changes a bit."""
+    model, spec, _ = train_cli("--model", "wide_deep", "--epochs", "2", "--batch-size", "50", "--seed", "3",
+                               "--optimizer", "adam", "--lr", "0.003", "--hidden", "6,3", "--embedding-dim", "2",
+                               "--dropout", "0.1", "--l2", "0.0005", "--float32")
+    columns, labels = small_adult["train"]
+    expected_spec = datasets.adult_spec(2).fit(columns)
+    expected = make_model("wide_deep", expected_spec, hidden=(6, 3), seed=3, dtype=np.float32, dropout=0.1,
+                          l2=0.0005)
+    train(expected, expected_spec.transform(columns, labels), "adam", epochs=2, batch_size=50, seed=3, lr=0.003)
+    assert spec.to_dict() == expected_spec.to_dict()
+    assert list(model.params) == list(expected.params)
+    for name, value in expected.params.items():
+        np.testing.assert_array_equal(model.params[name], value, err_msg=name)
