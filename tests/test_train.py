@@ -62,7 +62,7 @@ def test_early_stopping_restores_the_best_epoch(store):
 
 def test_ensemble_trains_members_on_their_own_losses(store):
     data, spec, train_batch, test_batch = store
-    ensemble = make_model("ensemble", spec, hidden=(8,), seed=0)
+    ensemble = make_model("ensemble", spec, hidden=(8,), seed=0, combine="sum")
     histories = train(ensemble, train_batch, "adam", epochs=2, batch_size=256, seed=0)
     assert set(histories) == {"wide", "deep"}
     # each member equals a model of its mode trained alone with the same seed and optimizer

@@ -44,6 +44,7 @@ def save_model(path, model, spec: FeatureSpec | None = None, metadata: dict | No
     meta = {"format": FORMAT, "version": VERSION,
             "kind": "ensemble" if isinstance(model, Ensemble) else "single",
             "combine": getattr(model, "combine", None),
+            "stacking": None if getattr(model, "stacking", None) is None else model.stacking.tolist(),
             "configs": {m: member.config() for m, member in members.items()},
             "spec": None if spec is None else spec.to_dict(),
             "metadata": metadata or {}}
@@ -119,7 +120,12 @@ def load_model(path):
     except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not a readable wdnumpy model file ({type(error).__name__}: {error})") from None
     if meta["kind"] == "ensemble":
-        model = Ensemble(members["wide"], members["deep"], combine=meta.get("combine") or "logit")
+        # files saved before the rules had names say "logit" (or nothing): the members' logits summed
+        try:
+            model = Ensemble(members["wide"], members["deep"], combine=meta.get("combine") or "logit",
+                             stacking=meta.get("stacking"))
+        except ValueError as error:
+            raise ValueError(f"{path}: cannot load model: {error}") from None
     else:
         model = members[""]
     spec = None if meta.get("spec") is None else FeatureSpec.from_dict(meta["spec"])

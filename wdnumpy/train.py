@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .batch import Batch
-from .ensemble import Ensemble
+from .ensemble import DEFAULT_COMBINE, Ensemble
 from .metrics import evaluate
 from .model import WideDeep
 from .optim import make_optimizer
@@ -28,9 +28,13 @@ HIGHER_IS_BETTER = {"auc": True, "accuracy": True, "logloss": False}
 STEPS_PER_BLOCK = 64  # mini-batches gathered together from the shuffled order
 
 
-def make_model(kind: str, spec, hidden=(100, 50), seed: int = 0, dtype=np.float64, combine: str = "logit",
+def make_model(kind: str, spec, hidden=(100, 50), seed: int = 0, dtype=np.float64, combine: str = DEFAULT_COMBINE,
                dropout: float = 0.0, l2: float = 0.0):
-    """A model of ``kind`` ("wide", "deep", "wide_deep" or "ensemble") that fits a fitted FeatureSpec."""
+    """A model of ``kind`` ("wide", "deep", "wide_deep" or "ensemble") that fits a fitted FeatureSpec.
+
+    ``combine`` is an ensemble's rule (see :mod:`wdnumpy.ensemble`): by default the members'
+    logits are averaged, not summed, so that the signal both members learned is not counted twice.
+    """
     if kind not in KINDS:
         raise ValueError(f"model kind must be one of {KINDS}, got {kind!r}")
     kwargs = dict(spec.model_kwargs(), hidden=hidden, dtype=dtype, dropout=dropout, l2=l2)
