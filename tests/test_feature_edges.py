@@ -1,0 +1,132 @@
+"""Feature columns at their edges, as the docstrings promise them: values exactly on a quantile or bucket
+boundary, every fill policy, a constant column, a value seen exactly min_count times."""
+import numpy as np
+import pytest
+
+from wdnumpy.features import Bucketized, Categorical, Crossed, FeatureSpec, Multivalent, Numeric
+
+
+# -- CDF quantiles (paper §4.1): the i-th quantile maps to (i − 1)/(n_q − 1), i − 1 = boundaries ≤ x ----------
+
+def test_a_value_on_a_quantile_boundary_counts_that_boundary():
+    col = Numeric("x", n_quantiles=5).fit({"x": np.arange(21.0)})
+    boundaries = np.asarray(col.state["boundaries"])
+    assert boundaries.size == 4 and np.all(np.diff(boundaries) > 0)
+    on = col.values({"x": boundaries})
+    below = col.values({"x": np.nextafter(boundaries, -np.inf)})
+    np.testing.assert_array_equal(on, np.arange(1, 5) / 4)  # boundary k (1-based) is the k-th one ≤ x
+    np.testing.assert_array_equal(below, np.arange(0, 4) / 4)
+
+
+def test_quantile_outputs_lie_in_zero_one_and_reach_both_ends():
+    rng = np.random.default_rng(0)
+    train = {"x": np.concatenate([np.zeros(40), rng.exponential(3.0, 60)])}  # ties at the bottom, a long tail
+    for n_q in (2, 3, 10, 100):
+        col = Numeric("x", n_quantiles=n_q).fit(train)
+        probe = np.concatenate([train["x"], [-1e300, -1.0, 1e300], np.asarray(col.state["boundaries"])])
+        got = col.values({"x": probe})
+        assert np.all((0 <= got) & (got <= 1)), n_q
+        assert got.min() == 0.0 and got.max() == 1.0
+        order = np.argsort(probe, kind="stable")
+        assert np.all(np.diff(got[order]) >= 0)  # a CDF: never decreasing
+        # every output is one of the n_q levels (i − 1)/(n_q − 1)
+        np.testing.assert_array_equal(np.isin(got, np.arange(n_q) / (n_q - 1)), True)
+
+
+# -- a constant column ---------------------------------------------------------------------------------------
+
+def test_a_constant_column_standardises_to_zero_not_nan():
+    col = Numeric("c", normalization="standard").fit({"c": np.full(10, 5.0)})
+    np.testing.assert_array_equal(col.values({"c": np.full(3, 5.0)}), 0.0)
+    assert np.all(np.isfinite(col.values({"c": np.array([4.0, 6.0, 1e6])})))
+
+
+def test_a_constant_column_has_valid_quantiles():
+    col = Numeric("c", n_quantiles=10).fit({"c": np.full(10, 5.0)})
+    got = col.values({"c": np.array([4.0, 5.0, 6.0])})
+    assert np.all(np.isfinite(got)) and np.all((0 <= got) & (got <= 1))
+    assert got[0] == 0.0 and got[2] == 1.0 and got[0] <= got[1] <= got[2]
+
+
+# -- fill policies: None, "mean", "median", a number -----------------------------------------------------------
+
+TRAIN_WITH_GAPS = {"h": np.array(["1", "", "2", "NA", "9", "?"])}  # present: 1, 2, 9 → mean 4, median 2
+
+
+@pytest.mark.parametrize("fill, expected", [("mean", 4.0), ("median", 2.0), (7, 7.0), (0, 0.0), (-2.5, -2.5)])
+def test_a_fill_policy_puts_the_training_statistic_or_the_number_in_missing_places(fill, expected):
+    col = Numeric("h", normalization="none", fill=fill).fit(TRAIN_WITH_GAPS)
+    np.testing.assert_array_equal(col.values(TRAIN_WITH_GAPS), [1, expected, 2, expected, 9, expected])
+    # later data is filled with what was learned in training, not with its own statistic
+    np.testing.assert_array_equal(col.values({"h": np.array(["", "100", "None", "300"])}),
+                                  [expected, 100, expected, 300])
+
+
+def test_a_filled_value_is_normalised_like_any_other():
+    for normalization in ("standard", "quantile"):
+        col = Numeric("h", normalization=normalization, n_quantiles=3, fill="median").fit(TRAIN_WITH_GAPS)
+        filled, two = col.values({"h": np.array(["", "2"])})
+        assert filled == two, normalization
+
+
+def test_without_a_fill_policy_a_missing_value_is_an_error_naming_column_and_row():
+    with pytest.raises(ValueError, match=r"column 'h', row 1: missing value"):
+        Numeric("h").fit(TRAIN_WITH_GAPS)
+    col = Numeric("h", normalization="none").fit({"h": np.array(["1", "2"])})
+    with pytest.raises(ValueError, match=r"column 'h', row 2: missing value"):
+        col.values({"h": np.array(["3", "4", "NA"])})
+    col = Bucketized("b", source="h", boundaries=[1.5])
+    with pytest.raises(ValueError, match=r"column 'h', row 1: missing value"):
+        col.tokens({"h": np.array(["3", ""])})
+    assert Bucketized("b", source="h", boundaries=[1.5], fill=0).tokens({"h": np.array(["3", ""])}).ids.tolist() \
+        == [1, 0]
+
+
+# -- vocabularies: min_count -------------------------------------------------------------------------------------
+
+def ids_of(col, values):
+    return col.tokens({col.source: np.array(values)}).ids.tolist()
+
+
+def test_a_value_seen_exactly_min_count_times_is_kept_and_one_less_is_out_of_vocabulary():
+    data = {"c": np.array(["a"] * 3 + ["b"] * 2 + ["c"] * 4 + [""] * 5)}  # "" is missing, however often
+    col = Categorical("c", min_count=3).fit(data)
+    a, b, c, missing, unseen = ids_of(col, ["a", "b", "c", "", "zzz"])
+    assert a > 0 and c > 0 and a != c
+    assert b == missing == unseen == 0
+    assert col.size == 3  # two values and the out-of-vocabulary id
+    every = Categorical("c", min_count=2).fit(data)
+    assert min(ids_of(every, ["a", "b", "c"])) > 0 and ids_of(every, [""]) == [0]
+
+
+def test_min_count_in_a_bag_column_counts_every_bag():
+    data = {"apps": np.array(["A|B", "A", "A|C|B", "", "C"])}  # A in 3 bags, B and C in 2
+    col = Multivalent("apps", min_count=3).fit(data)
+    assert ids_of(col, ["A"])[0] > 0
+    assert ids_of(col, ["B"]) == ids_of(col, ["C"]) == [0]
+    assert Multivalent("apps", min_count=2).fit(data).size == 4
+
+
+# -- fixed buckets: id i for boundaries[i−1] ≤ x < boundaries[i] ------------------------------------------------
+
+def test_a_value_on_a_bucket_boundary_goes_to_the_upper_bucket():
+    col = Bucketized("b", source="x", boundaries=[-1.5, 0.0, 2.25])
+    values = np.array([-1e300, -1.5, np.nextafter(-1.5, -np.inf), -0.0, 0.0, np.nextafter(0.0, -1), 2.25,
+                       np.nextafter(2.25, 3), 1e300])
+    assert col.tokens({"x": values}).ids.tolist() == [0, 1, 0, 2, 2, 1, 3, 3, 3]
+    assert col.size == 4
+
+
+# -- a spec puts the out-of-vocabulary and empty-bag edges together ---------------------------------------------
+
+def test_missing_values_and_empty_bags_in_a_spec():
+    train = {"city": np.array(["oslo", "oslo", "lima", ""]), "apps": np.array(["A|B", "B", "", "A"])}
+    spec = FeatureSpec([Categorical("city"), Multivalent("apps"), Crossed("x", ["city", "apps"], buckets=50)],
+                       wide=["city", "x"], embeddings={"city": 2, "apps": 2}).fit(train)
+    batch = spec.transform({"city": np.array(["", "paris", "oslo"]), "apps": np.array(["", "A", "Z"])})
+    np.testing.assert_array_equal(batch.categorical["city"], [0, 0, 2])  # missing and unseen: id 0
+    bags = batch.categorical["apps"]
+    assert np.diff(bags.indptr).tolist() == [0, 1, 1]  # an empty bag stays empty; an unseen app is id 0
+    assert bags[2].indices.tolist() == [0]
+    # each row: one city id, and one cross per (city, app) pair — none for the empty bag
+    assert np.diff(batch.wide.indptr).tolist() == [1, 2, 2]
