@@ -1,0 +1,79 @@
+"""explain: the wide terms come largest magnitude first, and all terms add up to the model's logit."""
+import numpy as np
+import pytest
+
+from wdnumpy.ensemble import COMBINE
+from wdnumpy.explain import explain
+from wdnumpy.features import Categorical, Crossed, FeatureSpec, Multivalent, Numeric
+from wdnumpy.train import make_model
+
+ROWS = {"city": np.array(["oslo", "lima", "oslo", "rome"]), "apps": np.array(["A|B", "B", "", "A|C"]),
+        "age": np.array([30.0, 41.0, 52.0, 63.0])}
+
+
+def fitted_spec():
+    return FeatureSpec([Categorical("city"), Multivalent("apps"),
+                        Crossed("city_x_apps", ["city", "apps"], buckets=1000), Numeric("age", n_quantiles=3)],
+                       wide=["city", "apps", "city_x_apps"], embeddings={"city": 2, "apps": 2}, continuous=["age"]
+                       ).fit(ROWS)
+
+
+def with_weights(model, seed):
+    """Non-zero weights everywhere (wide weights start at 0), and a bias."""
+    rng = np.random.default_rng(seed)
+    for value in model.params.values():
+        value[...] = rng.standard_normal(value.shape)
+    return model
+
+
+def test_wide_terms_come_largest_magnitude_first():
+    spec = fitted_spec()
+    model = with_weights(make_model("wide_deep", spec, hidden=(3,), seed=0), 1)
+    row0 = spec.transform({k: v[:1] for k, v in ROWS.items()}).wide
+    active = row0.indices  # city=oslo, apps A and B, and the two crosses
+    assert active.size == 5
+    # in index order: neither sorted by magnitude nor by signed value, with a large negative term
+    model.params["wide.w"][active] = [0.5, -3.0, 0.25, 2.0, -1.0]
+    terms = explain(model, spec, ROWS, row=0).wide
+    assert [c for _, c in terms] == [-3.0, 2.0, -1.0, 0.5, 0.25]
+    assert len({name for name, _ in terms}) == 5 and any(" × " in name for name, _ in terms)
+
+
+@pytest.mark.parametrize("kind", ["wide", "deep", "wide_deep"])
+def test_terms_add_up_to_the_logit_of_each_model_kind(kind):
+    spec = fitted_spec()
+    model = with_weights(make_model(kind, spec, hidden=(3,), seed=0), 2)
+    for row in range(len(ROWS["city"])):
+        e = explain(model, spec, ROWS, row)
+        one = spec.transform({k: v[row:row + 1] for k, v in ROWS.items()})
+        assert e.logit == pytest.approx(float(model.forward(one)[0]), abs=1e-12)
+        assert e.total == pytest.approx(e.logit, abs=1e-12)
+        assert e.bias == model.params["bias"][0]
+        magnitudes = [abs(c) for _, c in e.wide]
+        assert magnitudes == sorted(magnitudes, reverse=True)
+        if kind == "wide":
+            assert e.deep == 0.0
+        if kind == "deep":
+            assert e.wide == []
+
+
+@pytest.mark.parametrize("combine", sorted(set(COMBINE) - {"stacked"} | {"logit"}))
+def test_an_ensemble_is_explained_when_its_rule_adds_logits(combine):
+    spec = fitted_spec()
+    ensemble = make_model("ensemble", spec, hidden=(3,), seed=0, combine=combine)
+    for member in ensemble.members.values():
+        with_weights(member, 3)
+    if combine == "proba":  # an average of probabilities has no additive terms
+        with pytest.raises(ValueError):
+            explain(ensemble, spec, ROWS, 0)
+        return
+    deep_terms = []
+    for row in range(len(ROWS["city"])):
+        e = explain(ensemble, spec, ROWS, row)
+        one = spec.transform({k: v[row:row + 1] for k, v in ROWS.items()})
+        assert e.logit == pytest.approx(float(ensemble.forward(one)[0]), abs=1e-12)
+        assert e.total == pytest.approx(e.logit, abs=1e-12)
+        magnitudes = [abs(c) for _, c in e.wide]
+        assert magnitudes == sorted(magnitudes, reverse=True) and e.wide
+        deep_terms.append(e.deep)
+    assert any(deep_terms)  # both members take part (a row whose ReLUs are all off has a deep term of 0)
