@@ -208,3 +208,33 @@ def ftrl_reference_step(w, z, n, g, alpha, beta, l1, l2):
 def test_learning_rates_must_be_finite_and_positive(bad):
     with pytest.raises(ValueError, match="learning rate"):
         Adam(**bad)
+
+
+@pytest.mark.parametrize("lr, deep_lr", [(None, 0.1), (0.3, 0.3)])
+def test_the_paper_optimizer_has_the_documented_settings(lr, deep_lr):
+    """FTRL α = 0.5, β = 1, λ₁ = 0.001 (λ₂ = 0, n from 0) on ``wide.*``; AdaGrad with the rate 0.1 (or ``lr``) and
+    its accumulator from 0.1 on everything else, the bias included. Two steps computed by hand."""
+    g_wide = [np.array([0.5, -0.2, 0.0005, 0.001]), np.array([0.1, 0.3, 0.0, -0.002])]
+    g_deep = [np.array([0.4, -0.7]), np.array([-0.1, 0.2])]
+    g_bias = [np.array([0.25]), np.array([-0.5])]
+    params = {"wide.w": np.zeros(4), "deep.W1": np.array([1.0, -1.0]), "bias": np.array([0.3])}
+    optimizer = make_optimizer("paper", lr)
+    for step in range(2):
+        optimizer.step(params, {"wide.w": g_wide[step], "deep.W1": g_deep[step], "bias": g_bias[step]})
+    # FTRL-Proximal by hand: from w = 0 and z = n = 0
+    alpha, beta, l1 = 0.5, 1.0, 1e-3
+    w, z, n = np.zeros(4), np.zeros(4), np.zeros(4)
+    for g in g_wide:
+        sigma = (np.sqrt(n + g * g) - np.sqrt(n)) / alpha
+        z = z + g - sigma * w
+        n = n + g * g
+        w = np.where(np.abs(z) <= l1, 0.0, -(z - np.sign(z) * l1) / ((beta + np.sqrt(n)) / alpha))
+    np.testing.assert_allclose(params["wide.w"], w, rtol=1e-12, atol=0)
+    assert params["wide.w"][2] == 0.0  # |z| below λ₁: exactly zero
+    # AdaGrad by hand: n starts at 0.1
+    for name, start, gradients in (("deep.W1", np.array([1.0, -1.0]), g_deep), ("bias", np.array([0.3]), g_bias)):
+        expected, accumulator = start.copy(), np.full_like(start, 0.1)
+        for g in gradients:
+            accumulator = accumulator + g * g
+            expected = expected - deep_lr * g / np.sqrt(accumulator)
+        np.testing.assert_allclose(params[name], expected, rtol=1e-12, err_msg=name)
