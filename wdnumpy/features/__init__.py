@@ -30,7 +30,7 @@ from .columns import COLUMN_KINDS, column_from_dict
 from .crossed import Crossed
 from .hashed import Hashed
 from .hashing import combine_keys, mix64, stable_hash
-from .numeric import Bucketized, Numeric
+from .numeric import Bucketized, Numeric, quantile_normalize
 from .spec import FeatureSpec
 from .tokens import Tokens, cross_tokens
 from .values import MISSING, as_columns, as_text, count_rows, missing_mask, parse_numbers, split_bags
@@ -38,5 +38,5 @@ from .vocabulary import Categorical, Multivalent
 
 __all__ = ["Bucketized", "COLUMN_KINDS", "Categorical", "Column", "Crossed", "FeatureSpec", "Hashed", "IdColumn",
            "MISSING", "Multivalent", "as_columns", "NotFittedError", "Numeric", "Tokens", "as_text", "column_from_dict",
-           "combine_keys", "count_rows", "cross_tokens", "missing_mask", "mix64", "parse_numbers", "split_bags",
-           "stable_hash"]
+           "combine_keys", "count_rows", "cross_tokens", "missing_mask", "mix64", "parse_numbers", "quantile_normalize",
+           "split_bags", "stable_hash"]

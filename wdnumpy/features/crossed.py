@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import IdColumn
-from .tokens import Tokens, cross_tokens
+from . import tokens as tokens_module
+from .tokens import Tokens
 
 
 class Crossed(IdColumn):
@@ -63,7 +64,7 @@ class Crossed(IdColumn):
         """φ(x) of each row: every combination of one token per part, hashed into ``buckets`` ids."""
         crossed = parts[0]
         for part in parts[1:]:
-            crossed = cross_tokens(crossed, part)
+            crossed = tokens_module.cross_tokens(crossed, part)  # looked up at call time: exercises switch it
         crossed.ids = (crossed.keys % np.uint64(self.buckets)).astype(np.int64)
         return crossed
 

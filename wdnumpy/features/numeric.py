@@ -18,6 +18,25 @@ from .tokens import Tokens
 from .values import missing_mask, parse_numbers, raw_column
 
 
+def quantile_normalize(x: np.ndarray, boundaries, n_quantiles: int) -> np.ndarray:
+    """The paper's CDF normalisation (§4.1): a value in the i-th of n_q quantiles maps to (i − 1)/(n_q − 1).
+
+    Parameters
+    ----------
+    x : (N,) values
+    boundaries : the n_q − 1 increasing quantile boundaries of the training data (a list or
+        an array, ties allowed); the i-th quantile holds the values with exactly i − 1
+        boundaries ≤ x, so a value on a boundary belongs to the quantile above it
+    n_quantiles : n_q ≥ 2
+
+    Returns
+    -------
+    (N,) float64 in [0, 1]: 0 below the first boundary, 1 at or above the last
+    """
+    # i − 1 = number of boundaries ≤ x
+    return np.searchsorted(boundaries, x, side="right") / (n_quantiles - 1)
+
+
 class Numeric(Column):
     """A continuous column for the deep part.
 
@@ -85,8 +104,7 @@ class Numeric(Column):
         self._require_fitted()
         x = self._raw(data, self.state["fill_value"])
         if self.normalization == "quantile":
-            # i − 1 = number of boundaries ≤ x, so the i-th quantile maps to (i − 1)/(n_q − 1)
-            return np.searchsorted(self.state["boundaries"], x, side="right") / (self.n_quantiles - 1)
+            return quantile_normalize(x, self.state["boundaries"], self.n_quantiles)
         if self.normalization == "standard":
             mean, std = self.state["mean"], self.state["std"]
             with np.errstate(over="ignore", invalid="ignore"):
