@@ -10,7 +10,6 @@ renames it over the target, so a crash mid-save leaves the previous file whole.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from .ensemble import Ensemble
 from .features import FeatureSpec
+from .files import atomic_write
 from .model import WideDeep
 
 FORMAT = "wdnumpy-model"
@@ -50,28 +50,7 @@ def save_model(path, model, spec: FeatureSpec | None = None, metadata: dict | No
             "metadata": metadata or {}}
     arrays = {_key(m, n): p for m, member in members.items() for n, p in member.params.items()}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    return atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def atomic_write(path, write) -> Path:
-    """Write a file so that a crash leaves either the old file or the new one, never a part.
-
-    ``write(f)`` writes the content to a binary file object; it goes to a
-    temporary file in the target's directory, which is synced and then renamed
-    over ``path``. Returns the path.
-    """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return path
+    return atomic_write(path, lambda f: np.savez(f, **arrays), "model file")
 
 
 def load_model(path):
