@@ -33,6 +33,9 @@ class EmbeddingField:
     dim : K, embedding width
     multivalent : False for one id per row, True for a bag of ids per row
     pooling : "sum" or "mean", how a bag's embeddings are combined
+    oov_id : the id that stands for values unseen in training (0 for a vocabulary
+        column), or None if the field has none; the model trains its row on purpose
+        (see ``WideDeep``'s ``id_dropout``)
     """
 
     name: str
@@ -40,6 +43,7 @@ class EmbeddingField:
     dim: int
     multivalent: bool = False
     pooling: str = "sum"
+    oov_id: int | None = None
 
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
@@ -49,6 +53,8 @@ class EmbeddingField:
         if int(self.dim) < 1:
             raise ValueError(f"field {self.name!r}: dim must be >= 1, got {self.dim}")
         check_pooling(self.pooling, f"field {self.name!r}: ")
+        if self.oov_id is not None and not 0 <= int(self.oov_id) < int(self.vocab_size):
+            raise ValueError(f"field {self.name!r}: oov_id must lie in [0, {self.vocab_size}), got {self.oov_id}")
 
 
 POOLINGS = ("sum", "mean")

@@ -97,6 +97,8 @@ class AppStore:
         impression) pairs also occurred in training rows, "unseen" if one of them
         never occurred in training, "none" if the row has no niche pair
     niche_pairs : (P, 2) app ids (installed app, impression app); niche_effects (P,)
+    train_user, test_user : (N,) the user (0..n_users−1) of each row
+    test_new_user : (N_test,) bool, True where the row's user has no training row
     """
 
     train: dict
@@ -108,11 +110,14 @@ class AppStore:
     test_slice: np.ndarray
     niche_pairs: np.ndarray
     niche_effects: np.ndarray
+    train_user: np.ndarray | None = None
+    test_user: np.ndarray | None = None
+    test_new_user: np.ndarray | None = None
 
 
 def make_app_store(n_train: int = 400_000, n_test: int = 20_000, n_users: int = 50_000, n_apps: int = 100,
                    n_categories: int = 8, n_niche: int = 100, held_out_fraction: float = 0.1,
-                   seed: int = 0) -> AppStore:
+                   seed: int = 0, held_out_users: float = 0.0, user_effect: float = 0.0) -> AppStore:
     """Generate the synthetic app store (seeded; sizes configurable).
 
     True logit of user u seeing impression app j, of category c_j:
@@ -131,6 +136,13 @@ def make_app_store(n_train: int = 400_000, n_test: int = 20_000, n_users: int = 
     A fraction ``held_out_fraction`` of the niche pairs never occurs in training
     (rows with them are kept out of the training set), so the test set has rows
     whose niche pair was seen in training and rows whose pair never was.
+
+    Cold start: a fraction ``held_out_users`` of the users never appears in
+    training rows (test rows come from all users, so about that share of them
+    are new users), and ``user_effect`` > 0 adds a per-user term u_u ~ N(0,
+    user_effect²) to the logit, which only a model that knows the user can learn.
+    Both are drawn from their own generator, so at 0 (the defaults) every output is
+    what it was without them. :func:`make_cold_start_store` uses them.
 
     Why 400,000 training rows by default (200,000 before). The lesson needs W&D
     to come close to the Bayes-optimal AUC both on rows with a niche pair seen in
@@ -153,6 +165,12 @@ def make_app_store(n_train: int = 400_000, n_test: int = 20_000, n_users: int = 
         raise ValueError("all sizes must be >= 1")
     if not 0 <= held_out_fraction < 1:
         raise ValueError(f"held_out_fraction must lie in [0, 1), got {held_out_fraction}")
+    if not 0 <= held_out_users < 1 or not user_effect >= 0:
+        raise ValueError(f"held_out_users must lie in [0, 1) and user_effect be >= 0, got {held_out_users} "
+                         f"and {user_effect}")
+    user_rng = np.random.default_rng((seed, 1))  # cold start: leaves the main stream as it was
+    new_user = user_rng.random(n_users) < held_out_users
+    user_bias = user_rng.normal(0, user_effect, n_users) if user_effect else None
     rng = np.random.default_rng(seed)
     category = rng.integers(0, n_categories, n_apps)
     popularity = rng.normal(0, 0.7, n_apps)
@@ -188,18 +206,20 @@ def make_app_store(n_train: int = 400_000, n_test: int = 20_000, n_users: int = 
         impression = rng.choice(n_apps, n, p=np.exp(popularity) / np.exp(popularity).sum())
         z = (-3.0 + popularity[impression] + 6.0 * share[user, category[impression]]
              + country_effect[country[user]] + 0.03 * (40 - age[user]) + user_niche[user, impression])
+        if user_bias is not None:
+            z = z + user_bias[user]
         prob = 1 / (1 + np.exp(-z))
         labels = (rng.random(n) < prob).astype(np.float64)
         return user, impression, prob, labels
 
-    # training rows never contain a held-out pair; draw extra and keep the first n_train allowed rows
+    # training rows never contain a held-out pair or user; draw extra and keep the first n_train allowed rows
     user, impression, prob, labels = draw(int(n_train * 1.2) + 100)
-    allowed = np.flatnonzero(user_held[user, impression] == 0)
-    while allowed.size < n_train:  # rare: draw more
+    allowed = np.flatnonzero((user_held[user, impression] == 0) & ~new_user[user])
+    while allowed.size < n_train:  # rare without held-out users: draw more
         more = draw(n_train)
         user, impression, prob, labels = (np.concatenate([a, b]) for a, b in
                                           zip((user, impression, prob, labels), more))
-        allowed = np.flatnonzero(user_held[user, impression] == 0)
+        allowed = np.flatnonzero((user_held[user, impression] == 0) & ~new_user[user])
     keep = allowed[:n_train]
     train_user, train_imp, train_prob, train_labels = user[keep], impression[keep], prob[keep], labels[keep]
     test_user, test_imp, test_prob, test_labels = draw(n_test)
@@ -228,7 +248,7 @@ def make_app_store(n_train: int = 400_000, n_test: int = 20_000, n_users: int = 
 
     return AppStore(columns(train_user, train_imp), train_labels, train_prob,
                     columns(test_user, test_imp), test_labels, test_prob, test_slice.astype(str),
-                    pairs, effects)
+                    pairs, effects, train_user, test_user, ~np.isin(test_user, train_user))
 
 
 def app_store_spec(embedding_dim: int = 8, cross_buckets: int = 2 ** 17) -> FeatureSpec:
@@ -248,6 +268,38 @@ def app_store_spec(embedding_dim: int = 8, cross_buckets: int = 2 ** 17) -> Feat
                                    "impression_category": max(2, embedding_dim // 2),
                                    "user_country": max(2, embedding_dim // 2)},
                        continuous=["user_age"])
+
+
+def make_cold_start_store(held_out_users: float = 0.6, user_effect: float = 1.0, n_train: int = 100_000,
+                          n_test: int = 20_000, n_users: int = 20_000, seed: int = 0, **options) -> AppStore:
+    """An app store whose test set is mostly users never seen in training, with a ``user_id`` column.
+
+    :func:`make_app_store` with ``held_out_users`` of the users kept out of training
+    and a per-user logit term of standard deviation ``user_effect`` (what a user-id
+    embedding can learn for users seen in training). ``store.test_new_user`` marks the
+    test rows of unseen users: the rows cold-start handling is for. ``options`` go to
+    :func:`make_app_store`.
+    """
+    store = make_app_store(n_train, n_test, n_users, seed=seed, held_out_users=held_out_users,
+                           user_effect=user_effect, **options)
+    for columns, users in ((store.train, store.train_user), (store.test, store.test_user)):
+        columns["user_id"] = np.char.add("user", users.astype(str))
+    return store
+
+
+def cold_start_spec(embedding_dim: int = 8, oov_bucket: bool = True, cross_buckets: int = 2 ** 17,
+                    user_buckets: int = 2 ** 16) -> FeatureSpec:
+    """:func:`app_store_spec` plus the user: a ``user_id`` embedding for the deep part and
+    a user_id × impression_category cross for the wide part (a user's liking for a kind
+    of app, memorized), whose combinations with an unseen user go to its OOV bucket
+    when ``oov_bucket``."""
+    base = app_store_spec(embedding_dim, cross_buckets)
+    columns = list(base.columns.values()) + [
+        Categorical("user_id"),
+        Crossed("user_x_category", ["user_id", "impression_category"], buckets=user_buckets,
+                oov_bucket=oov_bucket)]
+    return FeatureSpec(columns, wide=base.wide + ["user_x_category"],
+                       embeddings={**base.embeddings, "user_id": embedding_dim}, continuous=base.continuous)
 
 
 def niche_pair_report(model, spec: FeatureSpec, store: AppStore, cross: str = "installed_x_impression") -> dict:

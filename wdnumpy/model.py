@@ -94,6 +94,15 @@ class WideDeep:
     dropout : drop probability after each hidden ReLU in training (0 = off)
     l2 : L2 penalty ``l2/2 · Σ‖W‖²`` on the deep weight matrices (``deep.W<l>`` and
         ``deep.w_out``; not the biases, not the embeddings), added to the loss
+    id_dropout : cold-start handling: a rate for every field that has an
+        out-of-vocabulary id (``EmbeddingField.oov_id``, 0 for a vocabulary column),
+        or a dict field name → rate for some of them (``{"user_id": 0.05}``). A field
+        with a rate > 0 has its OOV row of ``deep.embedding.<field>`` (V, K) start at
+        zero and, in training only, each of its ids (each entry of a bag) replaced by
+        the OOV id with that probability, drawn from a generator seeded by ``seed``.
+        The OOV row then learns what an unseen value (a new user) looks like on
+        average instead of feeding the tower its random initial vector. Predictions
+        never drop ids. 0 = off (the OOV row is initialised and trained like any other).
 
     Attributes
     ----------
@@ -106,7 +115,7 @@ class WideDeep:
 
     def __init__(self, wide_dim: int = 0, fields=(), n_continuous: int = 0, hidden=(100, 50),
                  mode: str = "wide_deep", dtype=np.float64, seed: int = 0, dropout: float = 0.0,
-                 l2: float = 0.0):
+                 l2: float = 0.0, id_dropout: float | dict = 0.0):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
@@ -131,10 +140,17 @@ class WideDeep:
         if not (np.isfinite(l2) and l2 >= 0):
             raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
         self.seed, self.dropout, self.l2 = seed, float(dropout), float(l2)
+        self.id_dropout = dict(id_dropout) if isinstance(id_dropout, dict) else float(id_dropout)
+        rates = self.id_dropout if isinstance(self.id_dropout, dict) else {"": self.id_dropout}
+        unknown = set(rates) - set(names) - {""}
+        if unknown or not all(0 <= r < 1 for r in rates.values()):
+            raise ValueError(f"id_dropout must be a rate in [0, 1) or a dict of such rates keyed by field names "
+                             f"{names}, got {id_dropout}")
         self.tower = build_tower(len(self.hidden), self.dropout) if self.uses_deep else []
         self.params: dict[str, np.ndarray] = {}
         self._init_params(np.random.default_rng(seed))
         self._dropout_rng = np.random.default_rng((seed, 1))  # masks: the same seed gives the same masks
+        self._id_dropout_rng = np.random.default_rng((seed, 2))  # which ids become the OOV id
 
     # -- construction -------------------------------------------------------
 
@@ -151,6 +167,14 @@ class WideDeep:
         """Width of the deep tower's input: Σ_f K_f + C."""
         return sum(f.dim for f in self.fields) + self.n_continuous
 
+    def id_dropout_rate(self, field: EmbeddingField) -> float:
+        """The probability that training replaces an id of ``field`` by its OOV id (0 without one)."""
+        if field.oov_id is None:
+            return 0.0
+        if isinstance(self.id_dropout, dict):
+            return float(self.id_dropout.get(field.name, 0.0))
+        return self.id_dropout
+
     @property
     def l2_names(self) -> tuple:
         """The parameters the L2 penalty applies to: the tower's weight matrices."""
@@ -160,7 +184,8 @@ class WideDeep:
         """The constructor arguments, as plain JSON-able values."""
         return {"wide_dim": self.wide_dim, "fields": [asdict(f) for f in self.fields],
                 "n_continuous": self.n_continuous, "hidden": list(self.hidden), "mode": self.mode,
-                "dtype": self.dtype.name, "seed": self.seed, "dropout": self.dropout, "l2": self.l2}
+                "dtype": self.dtype.name, "seed": self.seed, "dropout": self.dropout, "l2": self.l2,
+                "id_dropout": self.id_dropout}
 
     @property
     def n_params(self) -> int:
@@ -170,7 +195,7 @@ class WideDeep:
     def __repr__(self) -> str:
         width = max(len(n) for n in self.params)
         lines = [f"WideDeep(mode={self.mode!r}, hidden={self.hidden}, dtype={self.dtype.name}, "
-                 f"dropout={self.dropout}, l2={self.l2})",
+                 f"dropout={self.dropout}, l2={self.l2}, id_dropout={self.id_dropout})",
                  f"  {'parameter':<{width}}  {'shape':<14}  {'count':>10}"]
         lines += [f"  {n:<{width}}  {str(p.shape):<14}  {p.size:>10,}" for n, p in self.params.items()]
         lines.append(f"  {'total':<{width}}  {'':<14}  {self.n_params:>10,}")
@@ -185,7 +210,10 @@ class WideDeep:
             self.params["wide.w"] = np.zeros(self.wide_dim, dtype=self.dtype)  # as TF's linear model
         if self.uses_deep:
             for f in self.fields:  # std 1/√K, as TF's embedding_column
-                self.params[f"deep.embedding.{f.name}"] = normal(1.0 / np.sqrt(f.dim), (f.vocab_size, f.dim))
+                table = self.params[f"deep.embedding.{f.name}"] = normal(1.0 / np.sqrt(f.dim), (f.vocab_size, f.dim))
+                if self.id_dropout_rate(f):
+                    table[f.oov_id] = 0  # an unseen value starts as no information
+
             fan_in = self.deep_input_dim
             for layer, width in enumerate(self.hidden, start=1):  # He initialisation for ReLU layers
                 self.params[f"deep.W{layer}"] = normal(np.sqrt(2.0 / fan_in), (fan_in, width))
@@ -204,7 +232,7 @@ class WideDeep:
         return self._forward(batch, training, check)[0]
 
     def _forward(self, batch: Batch, training: bool, check: bool, record: dict | None = None,
-                 dropout_rng: np.random.Generator | None = None):
+                 dropout_rng: np.random.Generator | None = None, id_dropout_rng: np.random.Generator | None = None):
         """Logits and the ModelCache; with ``record``, every intermediate result by name."""
         n = self.check_batch(batch) if check else len(batch)
         p = self.params
@@ -216,6 +244,9 @@ class WideDeep:
             pieces = []
             for f in self.fields:
                 table, values = p[f"deep.embedding.{f.name}"], batch.categorical[f.name]
+                rate = self.id_dropout_rate(f) if training else 0.0
+                if rate:
+                    values = drop_ids(values, f.oov_id, rate, id_dropout_rng or self._id_dropout_rng)
                 if f.multivalent:
                     out, cache = layers.bag_embedding_forward(self._as_dtype(values), table, f.pooling)
                 else:
@@ -270,9 +301,9 @@ class WideDeep:
         ----------
         training : dropout on (the default here, since the loss is what training minimises)
         backward : False skips the backward pass (``grads`` is then None)
-        dropout_seed : draw the dropout masks from a generator with this seed, so that
-            repeated calls use the same masks (gradient checks); by default the model's
-            own generator, seeded by ``seed``
+        dropout_seed : draw the dropout masks (and the ids id dropout replaces) from
+            generators seeded by this, so that repeated calls drop the same (gradient
+            checks); by default the model's own generators, seeded by ``seed``
 
         Returns
         -------
@@ -281,8 +312,10 @@ class WideDeep:
         """
         if batch.labels is None:
             raise ValueError("loss() needs a batch with labels")
-        rng = None if dropout_seed is None else np.random.default_rng(dropout_seed)
-        z, cache = self._forward(batch, training, check, dropout_rng=rng)
+        rng = id_rng = None
+        if dropout_seed is not None:
+            rng, id_rng = np.random.default_rng(dropout_seed), np.random.default_rng((dropout_seed, 2))
+        z, cache = self._forward(batch, training, check, dropout_rng=rng, id_dropout_rng=id_rng)
         labels = np.asarray(batch.labels, dtype=self.dtype)
         weights = None if batch.weights is None else np.asarray(batch.weights, dtype=self.dtype)
         value, loss_cache = losses.sigmoid_cross_entropy_forward(z, labels, weights)
@@ -327,3 +360,18 @@ class WideDeep:
     def _as_dtype(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """A sparse input in the model's dtype, so float32 models compute in float32."""
         return X if X.dtype == self.dtype else X.astype(self.dtype)
+
+
+def drop_ids(values, oov_id: int, rate: float, rng: np.random.Generator):
+    """Id dropout: each id (each stored entry of a bag) replaced by ``oov_id`` with probability ``rate``.
+
+    ``values`` is a field's (N,) ids or (N, V) CSR bag of counts; returns the same kind,
+    never changing ``values`` itself. A bag entry keeps its count and joins the OOV
+    entry of its row.
+    """
+    if not sp.issparse(values):
+        return np.where(rng.random(values.shape[0]) < rate, oov_id, values)
+    indices = np.where(rng.random(values.nnz) < rate, oov_id, values.indices)
+    bags = sp.csr_matrix((values.data.copy(), indices, values.indptr.copy()), shape=values.shape)
+    bags.sum_duplicates()
+    return bags

@@ -29,15 +29,18 @@ STEPS_PER_BLOCK = 64  # mini-batches gathered together from the shuffled order
 
 
 def make_model(kind: str, spec, hidden=(100, 50), seed: int = 0, dtype=np.float64, combine: str = DEFAULT_COMBINE,
-               dropout: float = 0.0, l2: float = 0.0):
+               dropout: float = 0.0, l2: float = 0.0, id_dropout: float = 0.0):
     """A model of ``kind`` ("wide", "deep", "wide_deep" or "ensemble") that fits a fitted FeatureSpec.
+
+    ``id_dropout`` is the cold-start handling of :class:`~wdnumpy.model.WideDeep`: it trains the
+    out-of-vocabulary embedding rows of the spec's vocabulary columns (and crosses with an OOV bucket).
 
     ``combine`` is an ensemble's rule (see :mod:`wdnumpy.ensemble`): by default the members'
     logits are averaged, not summed, so that the signal both members learned is not counted twice.
     """
     if kind not in KINDS:
         raise ValueError(f"model kind must be one of {KINDS}, got {kind!r}")
-    kwargs = dict(spec.model_kwargs(), hidden=hidden, dtype=dtype, dropout=dropout, l2=l2)
+    kwargs = dict(spec.model_kwargs(), hidden=hidden, dtype=dtype, dropout=dropout, l2=l2, id_dropout=id_dropout)
     if kind == "ensemble":
         return Ensemble(WideDeep(**kwargs, mode="wide", seed=seed), WideDeep(**kwargs, mode="deep", seed=seed + 1),
                         combine=combine)

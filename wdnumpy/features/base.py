@@ -25,6 +25,9 @@ methods, so a new kind of column is one new subclass (plus its entry in
 ``size``                    number of ids (IdColumn)
 ``tokens(data, parents)``   the ids of each row (IdColumn)
 ``multivalent, pooling``    how the deep part embeds it (IdColumn)
+``oov_id``                  the id of unseen values, or None if it has none
+                            (IdColumn; see :class:`~wdnumpy.model.WideDeep`'s
+                            ``id_dropout`` for how its embedding is trained)
 ``value_name(i)``           readable name of id i (IdColumn)
 ``token_names(...)``        readable names of one row's active tokens (IdColumn)
 ``id_correspondence(old)``  which of its ids mean the same as an older
@@ -97,6 +100,7 @@ class IdColumn(Column):
     categorical = True
     multivalent = False
     pooling = "sum"
+    oov_id = None  # the id of out-of-vocabulary values, for kinds that have one
 
     @property
     @abstractmethod
@@ -126,7 +130,8 @@ class IdColumn(Column):
     def embedding_field(self, dim: int) -> EmbeddingField:
         """The deep part's field that embeds this column in ``dim`` (K) dimensions."""
         self._require_fitted()
-        return EmbeddingField(self.name, self.size, int(dim), multivalent=self.multivalent, pooling=self.pooling)
+        return EmbeddingField(self.name, self.size, int(dim), multivalent=self.multivalent, pooling=self.pooling,
+                              oov_id=self.oov_id)
 
     def id_correspondence(self, old: "Column"):
         """Pairs of ids (new, old) that stand for the same thing in this column and ``old``.

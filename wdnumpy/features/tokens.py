@@ -27,16 +27,23 @@ class Tokens:
     indptr : (N + 1,) int64, row n's tokens are ``ids[indptr[n]:indptr[n + 1]]``
     ids : (P,) int64 ids in [0, size)
     keys : (P,) uint64 stable keys of the tokens' values, used to hash crosses
+    oov : (P,) bool, True where a token is out of vocabulary; None for a column that has no
+        out-of-vocabulary id (hashed, bucketized)
     """
 
     indptr: np.ndarray
     ids: np.ndarray
     keys: np.ndarray
+    oov: np.ndarray | None = None
 
     @classmethod
-    def single(cls, ids: np.ndarray, keys: np.ndarray) -> "Tokens":
+    def single(cls, ids: np.ndarray, keys: np.ndarray, oov: np.ndarray | None = None) -> "Tokens":
         """Tokens of a single-valued column: exactly one token per row."""
-        return cls(np.arange(ids.size + 1, dtype=np.int64), ids.astype(np.int64), keys)
+        return cls(np.arange(ids.size + 1, dtype=np.int64), ids.astype(np.int64), keys, oov)
+
+    def oov_mask(self) -> np.ndarray:
+        """(P,) bool: ``oov``, or all False when the column has no out-of-vocabulary id."""
+        return np.zeros(self.ids.size, dtype=bool) if self.oov is None else self.oov
 
 
 def cross_tokens(a: Tokens, b: Tokens) -> Tokens:
@@ -44,7 +51,9 @@ def cross_tokens(a: Tokens, b: Tokens) -> Tokens:
 
     Row n gets ``len_a[n] · len_b[n]`` crosses, ordered by a's token first; their
     keys are ``combine_keys(key_a, key_b)``. The result's ``ids`` are left at 0:
-    the crossed column turns keys into ids (``key mod buckets``).
+    the crossed column turns keys into ids (``key mod buckets``). A pair is out of
+    vocabulary (``oov``) when either of its tokens is; ``oov`` stays None when
+    neither side has out-of-vocabulary tokens.
     """
     len_a, len_b = np.diff(a.indptr), np.diff(b.indptr)
     counts = len_a * len_b
@@ -54,4 +63,5 @@ def cross_tokens(a: Tokens, b: Tokens) -> Tokens:
     i = a.indptr[row] + t // len_b[row]
     j = b.indptr[row] + t % len_b[row]
     keys = combine_keys(a.keys[i], b.keys[j])
-    return Tokens(indptr, np.zeros(keys.size, dtype=np.int64), keys)
+    oov = None if a.oov is None and b.oov is None else a.oov_mask()[i] | b.oov_mask()[j]
+    return Tokens(indptr, np.zeros(keys.size, dtype=np.int64), keys, oov)

@@ -49,6 +49,7 @@ class Categorical(IdColumn):
     """
 
     kind = "categorical"
+    oov_id = 0
 
     def __init__(self, name, source=None, min_count: int = 1, vocabulary=None):
         super().__init__(name, source)
@@ -86,7 +87,8 @@ class Categorical(IdColumn):
 
     def tokens(self, data, parents=()) -> Tokens:
         self._require_fitted()
-        return Tokens.single(*self._lookup(self._text(data)))
+        ids, keys = self._lookup(self._text(data))
+        return Tokens.single(ids, keys, ids == 0)
 
     def value_name(self, i: int) -> str:
         return "<unknown>" if i == 0 else self.vocabulary[i - 1]
@@ -158,7 +160,7 @@ class Multivalent(Categorical):
         self._require_fitted()
         lengths, flat = self._bags(data)
         ids, keys = self._lookup(flat)
-        return Tokens(np.concatenate([[0], np.cumsum(lengths)]), ids, keys)
+        return Tokens(np.concatenate([[0], np.cumsum(lengths)]), ids, keys, ids == 0)
 
     def to_dict(self):
         return {**super().to_dict(), "separator": self.separator, "pooling": self.pooling}
