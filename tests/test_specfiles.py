@@ -1,0 +1,118 @@
+"""Spec files: JSON and TOML describe the same spec, a bad file is named, and the draft's choice of kinds."""
+import json
+
+import numpy as np
+import pytest
+
+from wdnumpy.features import FeatureSpec
+from wdnumpy.specfiles import MAX_VOCABULARY, draft_spec, load_spec, save_spec
+
+JSON_SPEC = {
+    "columns": [{"kind": "categorical", "name": "user_id", "min_count": 2},
+                {"kind": "multivalent", "name": "genres", "separator": "|"},
+                {"kind": "numeric", "name": "age", "fill": "median"},
+                {"kind": "categorical", "name": "gender"},
+                {"kind": "crossed", "name": "genres_x_gender", "columns": ["genres", "gender"], "buckets": 1000}],
+    "wide": ["genres_x_gender", "gender"],
+    "embeddings": {"user_id": 16, "genres": 8},
+    "continuous": ["age"],
+}
+
+TOML_SPEC = """
+wide = ["genres_x_gender", "gender"]
+continuous = ["age"]
+
+[embeddings]
+user_id = 16
+genres = 8
+
+[[columns]]
+kind = "categorical"
+name = "user_id"
+min_count = 2
+
+[[columns]]
+kind = "multivalent"
+name = "genres"
+separator = "|"
+
+[[columns]]
+kind = "numeric"
+name = "age"
+fill = "median"
+
+[[columns]]
+kind = "categorical"
+name = "gender"
+
+[[columns]]
+kind = "crossed"
+name = "genres_x_gender"
+columns = ["genres", "gender"]
+buckets = 1000
+"""
+
+
+def test_json_and_toml_give_the_same_spec(tmp_path):
+    (tmp_path / "spec.json").write_text(json.dumps(JSON_SPEC))
+    (tmp_path / "spec.toml").write_text(TOML_SPEC)
+    from_json, from_toml = load_spec(tmp_path / "spec.json"), load_spec(tmp_path / "spec.toml")
+    assert isinstance(from_json, FeatureSpec)
+    assert from_json.to_dict() == from_toml.to_dict()
+    assert from_json.wide == ["genres_x_gender", "gender"] and from_json.embeddings == {"user_id": 16, "genres": 8}
+
+
+def test_a_saved_spec_loads_back_fitted(tmp_path):
+    data = {"user_id": np.array(["1", "2", "1"]), "genres": np.array(["a|b", "b", ""]),
+            "age": np.array(["30", "", "41"]), "gender": np.array(["f", "m", "f"])}
+    spec = FeatureSpec.from_dict(JSON_SPEC).fit(data)
+    loaded = load_spec(save_spec(tmp_path / "fitted.json", spec))
+    assert loaded.fitted and loaded.to_dict() == spec.to_dict()
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("broken.json", '{"columns": [', "cannot read the spec"),
+    ("broken.toml", "columns = [", "cannot read the spec"),
+    ("list.json", "[1, 2]", "holds an object"),
+    ("kind.json", '{"columns": [{"kind": "fancy", "name": "a"}]}', "unknown column kind 'fancy'"),
+    ("role.json", '{"columns": [{"kind": "numeric", "name": "a"}], "wide": ["a"]}', "expected a categorical-like"),
+    ("option.json", '{"columns": [{"kind": "categorical", "name": "a", "bukets": 3}]}', "bukets"),
+])
+def test_a_bad_spec_file_names_the_file(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as error:
+        load_spec(path)
+    assert str(error.value).startswith(str(path))
+    with pytest.raises(ValueError, match="no such spec file"):
+        load_spec(tmp_path / "missing.json")
+
+
+def test_the_draft_picks_each_kind_from_the_values():
+    n = 2 * MAX_VOCABULARY + 10
+    rng = np.random.default_rng(0)
+    columns = {
+        "rating": rng.integers(1, 6, n).astype(str),                        # the label: left out
+        "age": rng.integers(18, 70, n).astype(str),                         # numbers
+        "income": np.where(rng.random(n) < 0.1, "", rng.normal(5e4, 1e4, n).round(2).astype(str)),
+        "user_id": rng.integers(0, 50, n).astype(str),                      # whole numbers named ...id
+        "genres": np.array(["Drama|Comedy", "Action", "Action|Thriller|Drama", "Comedy"] * (n // 4) + ["Drama"]
+                           * (n % 4)),
+        "country": rng.choice(["fr", "de", "us"], n),
+        "session": np.array([f"s{i}" for i in range(n)]),                   # high cardinality text
+    }
+    draft = draft_spec(columns, label="rating")
+    kinds = {c["name"]: c for c in draft["columns"]}
+    assert "rating" not in kinds
+    assert kinds["age"]["kind"] == "numeric" and kinds["age"]["fill"] is None
+    assert kinds["income"]["kind"] == "numeric" and kinds["income"]["fill"] == "median"
+    assert kinds["user_id"]["kind"] == "categorical" and kinds["user_id"]["min_count"] == 2
+    assert kinds["genres"]["kind"] == "multivalent" and kinds["genres"]["separator"] == "|"
+    assert kinds["country"] == {"kind": "categorical", "name": "country", "min_count": 1}
+    assert kinds["session"]["kind"] == "hashed" and kinds["session"]["buckets"] == 4096  # 2^⌈log2(2·2010)⌉
+    assert draft["continuous"] == ["age", "income"]
+    assert set(draft["wide"]) == set(draft["embeddings"]) == {"user_id", "genres", "country", "session"}
+    assert any("crossed" in note for note in draft["notes"])
+    spec = FeatureSpec.from_dict(draft)  # the draft is a valid spec as it is (notes are ignored)
+    spec.fit(columns)
+    assert spec.transform(columns).wide.shape[0] == n
