@@ -150,6 +150,7 @@ def run_train(args) -> int:
 
 
 def run_spec(args) -> int:
+    check_output_path(args.out, "--out")
     sample = next(iter_csv(args.csv, chunk_rows=args.rows, encoding=args.encoding))
     if args.label is not None and args.label not in sample:
         raise ValueError(f"{args.csv}: unknown label column {args.label!r}; the file has {sorted(sample)}")
@@ -179,7 +180,7 @@ def write_output(out: str, text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        atomic_write(out, lambda f: f.write(text.encode("utf-8")))
+        atomic_write(out, lambda f: f.write(text.encode("utf-8")), "--out")
 
 
 def run_explain(args) -> int:

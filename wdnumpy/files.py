@@ -32,21 +32,24 @@ def resolve_output(path, what: str = "output path") -> Path:
     if not str(text).strip():
         raise ValueError(f"{what}: the path is empty")
     target = Path(os.path.realpath(text))
-    if target.is_dir():
-        raise ValueError(f"{what} {text}: is a directory; give a file name")
-    if target.exists() and not stat.S_ISREG(target.stat().st_mode):
-        raise ValueError(f"{what} {text}: exists and is not a regular file; refusing to replace it")
     directory = target.parent
-    if not directory.is_dir():
-        raise ValueError(f"{what} {text}: the directory {directory} does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise ValueError(f"{what} {text}: the directory {directory} is not writable")
     try:
         name_max = os.pathconf(directory, "PC_NAME_MAX")
     except (OSError, ValueError):
         name_max = 255
     if len(target.name.encode("utf-8", "surrogateescape")) > name_max:
         raise ValueError(f"{what} {text}: the file name is longer than the {name_max} bytes the file system allows")
+    try:
+        if target.is_dir():
+            raise ValueError(f"{what} {text}: is a directory; give a file name")
+        if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+            raise ValueError(f"{what} {text}: exists and is not a regular file; refusing to replace it")
+        if not directory.is_dir():
+            raise ValueError(f"{what} {text}: the directory {directory} does not exist")
+    except OSError as error:  # a path too long as a whole, a loop of links, a directory we may not search
+        raise ValueError(f"{what} {text}: {error.strerror or error}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {text}: the directory {directory} is not writable")
     return target
 
 
