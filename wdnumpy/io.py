@@ -257,7 +257,8 @@ def _check_description(meta: dict) -> dict:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(KINDS)}")
     if not isinstance(configs, dict) or set(configs) != KINDS[kind]:
         names = sorted(configs) if isinstance(configs, dict) else configs
-        raise ValueError(f"a {kind} model has the members {sorted(KINDS[kind])}, but the file describes {names!r}")
+        raise ValueError(f"{'an ensemble' if kind == 'ensemble' else 'a single'} model has the members "
+                         f"{sorted(KINDS[kind])}, but the file describes {names!r}")
     for m, config in configs.items():
         if not isinstance(config, dict):
             raise ValueError(f"{_who(m)}configuration is not a mapping")
@@ -280,7 +281,7 @@ def _check_member(member: str, config: dict, headers: dict) -> Layout:
         dtype = np.dtype(config["dtype"])
     except TypeError:
         dtype = None
-    if dtype not in PARAMETER_DTYPES:
+    if dtype is None or dtype not in PARAMETER_DTYPES:  # (np.dtype(None) is float64, so None "is in" them)
         raise ValueError(f"{who}dtype {config['dtype']!r} is not float32 or float64")
     if not isinstance(config["fields"], list) or not all(isinstance(f, dict) for f in config["fields"]):
         raise ValueError(f"{who}fields are not a list of field descriptions")
@@ -333,25 +334,24 @@ def _check_spec(description, layouts: dict) -> FeatureSpec:
     mine = {f.name: f for f in expected["fields"]}
     for m, layout in layouts.items():
         who = _who(m)
+        if layout.mode != "wide":
+            names = [f.name for f in layout.fields]
+            if list(mine) != names:
+                raise ValueError(f"the feature spec embeds {list(mine)}, but {who}fields are {names}")
+            for field in layout.fields:
+                theirs = mine[field.name]
+                for attribute in ("vocab_size", "dim", "multivalent", "pooling"):
+                    if getattr(theirs, attribute) != getattr(field, attribute):
+                        raise ValueError(f"the feature spec gives column {field.name!r} {attribute} "
+                                         f"{getattr(theirs, attribute)!r}, but {who}embedding table "
+                                         f"{_key(m, 'deep.embedding.' + field.name)!r} has {attribute} "
+                                         f"{getattr(field, attribute)!r}")
+            if expected["n_continuous"] != layout.n_continuous:
+                raise ValueError(f"the feature spec gives {expected['n_continuous']} continuous inputs, but "
+                                 f"{who}n_continuous is {layout.n_continuous}")
         if layout.mode != "deep" and expected["wide_dim"] != layout.wide_dim:
             raise ValueError(f"the feature spec gives {expected['wide_dim']} wide features, but {who}wide_dim is "
                              f"{layout.wide_dim}")
-        if layout.mode == "wide":
-            continue
-        if expected["n_continuous"] != layout.n_continuous:
-            raise ValueError(f"the feature spec gives {expected['n_continuous']} continuous inputs, but "
-                             f"{who}n_continuous is {layout.n_continuous}")
-        names = [f.name for f in layout.fields]
-        if list(mine) != names:
-            raise ValueError(f"the feature spec embeds {list(mine)}, but {who}fields are {names}")
-        for field in layout.fields:
-            theirs = mine[field.name]
-            for attribute in ("vocab_size", "dim", "multivalent", "pooling"):
-                if getattr(theirs, attribute) != getattr(field, attribute):
-                    raise ValueError(f"the feature spec gives column {field.name!r} {attribute} "
-                                     f"{getattr(theirs, attribute)!r}, but {who}embedding table "
-                                     f"{_key(m, 'deep.embedding.' + field.name)!r} has {attribute} "
-                                     f"{getattr(field, attribute)!r}")
     return spec
 
 
