@@ -279,3 +279,23 @@ def test_the_target_appears_only_by_renaming_a_finished_file_in_its_directory(tm
     assert target_during_write == before
     assert not written.exists() and [p.name for p in tmp_path.iterdir()] == ["m.npz"]
     assert io.load_model(path)[0].mode == "wide_deep"
+
+
+def test_files_saved_before_id_dropout_and_named_rules_still_load(tmp_path, zoo):
+    """Older files have no ``id_dropout`` or ``oov_id`` in their configurations and say "logit" (or nothing)
+    for the summed ensemble: the checks added to load_model must not refuse them."""
+    spec, models, rows, _ = zoo
+    path = io.save_model(tmp_path / "old.npz", models["ensemble_logit"], spec)
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays.pop("__meta__").tobytes())
+    for config in meta["configs"].values():
+        config.pop("id_dropout", None)
+        for field in config["fields"]:
+            field.pop("oov_id", None)
+    meta["combine"] = None
+    np.savez(tmp_path / "older.npz", __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    model, _, _ = io.load_model(tmp_path / "older.npz")
+    assert model.combine == "sum"
+    np.testing.assert_array_equal(model.predict_proba(spec.transform(rows)),
+                                  models["ensemble_logit"].predict_proba(spec.transform(rows)))

@@ -109,7 +109,7 @@ def load_model(path):
     except NotAModelFile as error:
         raise ValueError(f"{path}: not a wdnumpy model file ({error})") from None
     except ValueError as error:
-        if "pickle" in str(error):  # numpy's advice to unpickle must never reach a user
+        if "allow_pickle" in str(error):  # numpy's advice to unpickle must never reach a user
             raise ValueError(f"{path}: not a wdnumpy model file (it holds Python objects)") from None
         raise ValueError(f"{path}: cannot load model: {error}") from None
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
