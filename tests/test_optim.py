@@ -20,7 +20,8 @@ class Toy:
         shape = self.params["table"].shape
         table = RowGrad(np.asarray(rows, dtype=np.int64),
                         np.asarray(row_values, dtype=float).reshape((-1,) + shape[1:]), shape)
-        self.grads = {"w": np.asarray(dense_grad, dtype=float), "table": table.to_dense() if dense_table else table}
+        self.grads = {"w": np.array(dense_grad, dtype=float),  # a copy: tests write into it
+                      "table": table.to_dense() if dense_table else table}
 
     def step(self, optimizer):
         optimizer.step(self.params, self.grads)
