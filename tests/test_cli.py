@@ -100,6 +100,9 @@ def test_predict_and_explain(saved_model, tmp_path, capsys):
     (["train", "--lr", "-1"], "positive number"),
     (["train", "--dropout", "1"], "probability"),
     (["train", "--l2", "-0.1"], "number >= 0"),
+    (["train", "--id-dropout", "1.5"], "probability"),
+    (["train", "--id-dropout", ":0.1"], "COLUMN:RATE"),
+    (["train", "--id-dropout", "user_id:x"], "probability"),
     (["train", "--model", "forest"], "invalid choice"),
     (["train", "--data", "mnist"], "invalid choice"),
     (["train", "--optimizer", "rmsprop"], "invalid choice"),
@@ -248,7 +251,14 @@ def test_dropout_and_l2_reach_the_model(train_cli):
     model, _, _ = train_cli("--dropout", "0.25", "--l2", "0.001")
     assert model.dropout == 0.25 and model.l2 == 0.001
     default, _, _ = train_cli()
-    assert default.dropout == 0.0 and default.l2 == 0.0
+    assert default.dropout == 0.0 and default.l2 == 0.0 and default.id_dropout == 0.0
+
+
+def test_id_dropout_reaches_the_model_as_one_rate_or_per_column(train_cli):
+    model, _, _ = train_cli("--id-dropout", "0.05")
+    assert model.id_dropout == 0.05
+    model, _, _ = train_cli("--id-dropout", "occupation:0.1,education:0.02")
+    assert model.id_dropout == {"occupation": 0.1, "education": 0.02}
 
 
 def test_a_run_equals_the_documented_library_calls_with_the_same_settings(train_cli, small_adult):

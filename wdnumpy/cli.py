@@ -47,41 +47,44 @@ def non_negative_int(text: str) -> int:
     raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
 
 
-def positive_float(text: str) -> float:
+def _number(text: str, accept, wanted: str) -> float:
+    """``text`` as a finite float for which ``accept(value)`` holds; else a usage error saying ``wanted``."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
+        value = float("nan")
+    if not (np.isfinite(value) and accept(value)):
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    return _number(text, lambda v: v > 0, "a finite positive number")
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (np.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+    return _number(text, lambda v: v >= 0, "a finite number >= 0")
 
 
 def probability(text: str) -> float:
-    value = non_negative_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1), got {text!r}")
-    return value
+    return _number(text, lambda v: 0 <= v < 1, "a probability in [0, 1)")
 
 
 def finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+    return _number(text, lambda v: True, "a finite number")
+
+
+def rates_by_column(text: str):
+    """'0.05' → 0.05 (every vocabulary column); 'user_id:0.05,item_id:0.02' → {'user_id': 0.05, ...}."""
+    if ":" not in text:
+        return probability(text)
+    rates = {}
+    for part in text.split(","):
+        name, _, rate = part.partition(":")
+        if not name.strip():
+            raise argparse.ArgumentTypeError(f"expected RATE or COLUMN:RATE[,COLUMN:RATE], got {text!r}")
+        rates[name.strip()] = probability(rate)
+    return rates
 
 
 def fraction(text: str) -> float:
@@ -119,7 +122,7 @@ def run_train(args) -> int:
     common = dict(model=args.model, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                   optimizer=args.optimizer, hidden=args.hidden, lr=args.lr,
                   dtype=np.float32 if args.float32 else np.float64, dropout=args.dropout, l2=args.l2,
-                  validation=args.validation, patience=args.patience, log=say)
+                  id_dropout=args.id_dropout, validation=args.validation, patience=args.patience, log=say)
     if args.csv is None:
         for option in ("spec", "label", "positive", "threshold", "split", "test"):
             if getattr(args, option) is not None:
@@ -222,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=probability, default=0.0,
                    help="drop probability after each hidden layer in training (default 0: off)")
     p.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 penalty on the deep weights (default 0)")
+    p.add_argument("--id-dropout", type=rates_by_column, default=0.0, metavar="RATE|COLUMN:RATE,...",
+                   help="cold start: in training, replace this share of a column's ids by its out-of-vocabulary "
+                        "id, e.g. user_id:0.05 (default 0: off)")
     p.add_argument("--float32", action="store_true", help="train in single precision")
     p.add_argument("--save", metavar="PATH", help="write the trained model and its feature spec here (.npz)")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results (progress to stderr)")

@@ -37,7 +37,7 @@ def load_data(name: str, embedding_dim: int = 8, cross_buckets: int | None = Non
 def train_and_evaluate(data: str = "adult", model: str = "wide_deep", epochs: int = 10, batch_size: int = 256,
                        seed: int = 0, optimizer: str = "paper", hidden=(100, 50), embedding_dim: int = 8,
                        lr: float | None = None, dtype=np.float64, cross_buckets: int | None = None,
-                       dropout: float = 0.0, l2: float = 0.0, validation: float | None = None,
+                       dropout: float = 0.0, l2: float = 0.0, id_dropout=0.0, validation: float | None = None,
                        patience: int | None = None, log=None):
     """Fit the data set's spec, train a model of kind ``model`` and score it on the test split.
 
@@ -52,7 +52,8 @@ def train_and_evaluate(data: str = "adult", model: str = "wide_deep", epochs: in
     spec.fit(train_columns)
     train_batch = spec.transform(train_columns, train_labels)
     test_batch = spec.transform(test_columns, test_labels)
-    trained = make_model(model, spec, hidden=hidden, seed=seed, dtype=dtype, dropout=dropout, l2=l2)
+    trained = make_model(model, spec, hidden=hidden, seed=seed, dtype=dtype, dropout=dropout, l2=l2,
+                         id_dropout=id_dropout)
     if log:
         log(f"{model} on {data}: {len(train_labels)} training rows, {len(test_labels)} test rows, "
             f"{trained.n_params} parameters, optimizer {optimizer}")
@@ -75,8 +76,8 @@ def train_and_evaluate(data: str = "adult", model: str = "wide_deep", epochs: in
 def train_csv(csv, spec, label: str, positive=None, threshold: float | None = None, split_by=None,
               test_csv=None, encoding: str = "utf-8", model: str = "wide_deep", optimizer: str = "paper",
               epochs: int = 10, batch_size: int = 256, seed: int = 0, hidden=(100, 50), lr: float | None = None,
-              dtype=np.float64, dropout: float = 0.0, l2: float = 0.0, validation: float | None = None,
-              patience: int | None = None, log=None):
+              dtype=np.float64, dropout: float = 0.0, l2: float = 0.0, id_dropout=0.0,
+              validation: float | None = None, patience: int | None = None, log=None):
     """Train on a CSV file with a spec file (or FeatureSpec) and score the test rows.
 
     The test rows are ``test_csv``, or the part ``split_by`` = (by, column, fraction) cuts off
@@ -97,7 +98,8 @@ def train_csv(csv, spec, label: str, positive=None, threshold: float | None = No
         by, column, fraction = split_by
         columns, labels, test_columns, test_labels = split(columns, labels, by, column, fraction, seed)
     spec.fit(columns)
-    trained = make_model(model, spec, hidden=hidden, seed=seed, dtype=dtype, dropout=dropout, l2=l2)
+    trained = make_model(model, spec, hidden=hidden, seed=seed, dtype=dtype, dropout=dropout, l2=l2,
+                         id_dropout=id_dropout)
     if log:
         log(f"{model} on {csv}: {len(labels)} training rows, "
             f"{0 if test_labels is None else len(test_labels)} test rows, {trained.n_params} parameters")
