@@ -30,3 +30,20 @@ def test_a_constant_column_standardises_to_zero():
     from wdnumpy.features import Numeric
     column = Numeric("c", normalization="standard").fit({"c": np.full(4, 7.0)})
     np.testing.assert_array_equal(column.values({"c": np.full(3, 7.0)}), np.zeros(3))
+
+
+def test_unscaled_values_whose_square_overflows_are_refused_naming_column_and_row():
+    from wdnumpy.features import Numeric
+    huge = {"x": np.array([1.0, 2.0, 1e300, 3.0])}
+    with pytest.raises(ValueError, match=r"column 'x', row 2: 1e\+300 is too large"):
+        Numeric("x", normalization="none").fit(huge)
+    column = Numeric("x", normalization="none").fit({"x": np.array([1.0, 2.0, 3.0])})
+    with pytest.raises(ValueError, match=r"column 'x', row 1"):
+        column.values({"x": np.array([0.5, -1e200])})
+
+
+def test_large_unscaled_training_values_warn_naming_the_column():
+    from wdnumpy.features import Numeric
+    with pytest.warns(UserWarning, match="column 'income'.*unscaled"):
+        Numeric("income", normalization="none").fit({"income": np.array([1.0, 5e7])})
+    Numeric("small", normalization="none").fit({"small": np.array([1.0, 5e5])})  # no warning below 1e6

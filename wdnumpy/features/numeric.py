@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .base import Column, IdColumn
@@ -37,6 +39,10 @@ def quantile_normalize(x: np.ndarray, boundaries, n_quantiles: int) -> np.ndarra
     return np.searchsorted(boundaries, x, side="right") / (n_quantiles - 1)
 
 
+RAW_LIMIT = 1e150   # |x| above this: x² overflows float64, and so do the gradients of a raw input
+RAW_WARNING = 1e6   # |x| above this, unscaled, usually makes training diverge
+
+
 class Numeric(Column):
     """A continuous column for the deep part.
 
@@ -45,7 +51,9 @@ class Numeric(Column):
         data in ``n_quantiles`` quantiles; a value in the i-th quantile maps to
         (i − 1)/(n_q − 1), so every output lies in [0, 1];
       - ``"standard"``: (x − mean) / std of the training data;
-      - ``"none"``: the raw value.
+      - ``"none"``: the raw value. Values whose square overflows float64
+        (|x| > :data:`RAW_LIMIT`) are refused, naming the column and row, and
+        fitting warns when the training values exceed :data:`RAW_WARNING`.
     log1p : apply ``log(1 + x)`` first (values must be > −1).
     fill : None (a missing value is an error naming column and row), "mean",
         "median", or a number to put in place of missing values.
@@ -96,8 +104,21 @@ class Numeric(Column):
         elif self.normalization == "standard":
             mean, std = _mean_and_std(x)
             state.update(mean=mean, std=std if std > 0 else 1.0)
+        else:
+            self._check_raw(x)
+            if x.size and np.abs(x).max() > RAW_WARNING:
+                warnings.warn(f"column {self.source!r}: raw values up to {np.abs(x).max():.3g} go to the deep part "
+                              "unscaled, which usually makes training diverge; use normalization='quantile' "
+                              "or 'standard', or log1p=True", stacklevel=2)
         self.state = state
         return self
+
+    def _check_raw(self, x: np.ndarray) -> None:
+        too_large = np.abs(x) > RAW_LIMIT
+        if too_large.any():
+            row = int(np.flatnonzero(too_large)[0])
+            raise ValueError(f"column {self.source!r}, row {row}: {x[row]:g} is too large to use unscaled "
+                             f"(above {RAW_LIMIT:g}); use normalization='quantile' or 'standard', or log1p=True")
 
     def values(self, data) -> np.ndarray:
         """The normalised values, (N,) float64."""
@@ -116,6 +137,7 @@ class Numeric(Column):
                 raise ValueError(f"column {self.source!r}, row {row}: {x[row]:g} standardises to {z[row]}; "
                                  "rescale the column or use log1p=True")
             return z
+        self._check_raw(x)
         return x
 
     def to_dict(self):
