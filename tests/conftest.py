@@ -7,11 +7,16 @@ from wdnumpy import Batch, EmbeddingField, WideDeep, bags_from_lists
 
 N = 8
 WIDE_DIM = 11
-FIELDS = (
-    EmbeddingField("country", vocab_size=5, dim=3),
-    EmbeddingField("installed", vocab_size=7, dim=2, multivalent=True, pooling="sum"),
-    EmbeddingField("genres", vocab_size=4, dim=2, multivalent=True, pooling="mean"),
-)
+
+
+def make_fields():
+    """The test fields, built on each call (not once at import, so that every test exercises
+    EmbeddingField's checks, including under a mutation-testing tool)."""
+    return (
+        EmbeddingField("country", vocab_size=5, dim=3),
+        EmbeddingField("installed", vocab_size=7, dim=2, multivalent=True, pooling="sum"),
+        EmbeddingField("genres", vocab_size=4, dim=2, multivalent=True, pooling="mean"),
+    )
 
 
 def make_batch(seed=0):
@@ -36,7 +41,7 @@ def make_batch(seed=0):
 
 
 def make_model(mode="wide_deep", seed=1, dtype=np.float64, hidden=(6, 4)):
-    model = WideDeep(wide_dim=WIDE_DIM, fields=FIELDS, n_continuous=2, hidden=hidden, mode=mode,
+    model = WideDeep(wide_dim=WIDE_DIM, fields=make_fields(), n_continuous=2, hidden=hidden, mode=mode,
                      dtype=dtype, seed=seed)
     if model.uses_wide:  # wide weights start at zero; make them non-trivial for the checks
         model.params["wide.w"][:] = np.random.default_rng(seed + 100).standard_normal(WIDE_DIM)

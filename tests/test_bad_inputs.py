@@ -598,7 +598,7 @@ def test_train_names_a_bad_encoding_or_label(work, capsys, monkeypatch, args, me
     ("--lr", "inf", "finite positive number"),
     ("--lr", "nan", "finite positive number"),
     ("--lr", "0", "finite positive number"),
-    ("--dropout", "nan", "number >= 0"),
+    ("--dropout", "nan", "probability in [0, 1)"),
     ("--l2", "inf", "finite number >= 0"),
     ("--validation", "1", "strictly between 0 and 1"),
     ("--threshold", "nan", "finite number"),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from conftest import FIELDS, WIDE_DIM, make_batch, make_model
+from conftest import WIDE_DIM, make_batch, make_fields, make_model
 from wdnumpy import Batch, EmbeddingField, WideDeep
 from wdnumpy import layers
 from wdnumpy.gradcheck import check_layer, check_model
@@ -29,7 +29,7 @@ def test_model_gradients_match_finite_differences(mode, seed):
 
 
 def test_model_without_hidden_layers_or_continuous_features():
-    model = WideDeep(wide_dim=WIDE_DIM, fields=FIELDS, n_continuous=0, hidden=(), seed=3)
+    model = WideDeep(wide_dim=WIDE_DIM, fields=make_fields(), n_continuous=0, hidden=(), seed=3)
     batch = make_batch(2)
     batch.continuous = None
     report = check_model(model, batch)
@@ -59,7 +59,7 @@ def test_modes_hold_only_their_parameters():
 
 
 def test_seeded_initialisation_and_float32():
-    a, b, c = (WideDeep(WIDE_DIM, FIELDS, 2, seed=s) for s in (5, 5, 6))
+    a, b, c = (WideDeep(WIDE_DIM, make_fields(), 2, seed=s) for s in (5, 5, 6))
     for name in a.params:
         np.testing.assert_array_equal(a.params[name], b.params[name])
     assert not np.array_equal(a.params["deep.W1"], c.params["deep.W1"])
@@ -162,7 +162,7 @@ def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="mode"):
         WideDeep(3, mode="both")
     with pytest.raises(ValueError, match="wide_dim"):
-        WideDeep(0, FIELDS, 2, mode="wide")
+        WideDeep(0, make_fields(), 2, mode="wide")
     with pytest.raises(ValueError, match="distinct"):
         WideDeep(3, [EmbeddingField("a", 3, 2), EmbeddingField("a", 4, 2)])
     with pytest.raises(ValueError, match="vocab_size"):
@@ -170,9 +170,9 @@ def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="pooling"):
         EmbeddingField("a", 3, 2, multivalent=True, pooling="max")
     with pytest.raises(ValueError, match="hidden"):
-        WideDeep(3, FIELDS, hidden=(4, 0))
+        WideDeep(3, make_fields(), hidden=(4, 0))
     with pytest.raises(ValueError, match="dtype"):
-        WideDeep(3, FIELDS, dtype=np.int32)
+        WideDeep(3, make_fields(), dtype=np.int32)
 
 
 def test_other_sparse_formats_are_converted_where_the_batch_is_made(batch):
@@ -215,7 +215,7 @@ def test_dropout_layer_gradient_with_a_fixed_mask():
 
 
 def test_model_with_dropout_and_l2_passes_the_gradient_check(batch):
-    model = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1, dropout=0.3, l2=0.7)
+    model = WideDeep(WIDE_DIM, make_fields(), 2, hidden=(6, 4), seed=1, dropout=0.3, l2=0.7)
     assert [type(layer).__name__ for layer in model.tower] == ["Affine", "ReLU", "Dropout"] * 2 + ["Affine"]
     report = check_model(model, batch, dropout_seed=5)
     assert report.passed, report
@@ -236,22 +236,22 @@ def test_l2_adds_half_the_squared_deep_weights_to_the_loss(batch):
 
 
 def test_dropout_is_the_identity_in_evaluation_and_seeded_in_training(batch):
-    model = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1, dropout=0.5)
-    no_dropout = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1)
+    model = WideDeep(WIDE_DIM, make_fields(), 2, hidden=(6, 4), seed=1, dropout=0.5)
+    no_dropout = WideDeep(WIDE_DIM, make_fields(), 2, hidden=(6, 4), seed=1)
     np.testing.assert_array_equal(model.forward(batch), no_dropout.forward(batch))
     np.testing.assert_array_equal(model.predict_proba(batch), no_dropout.predict_proba(batch))
     trained = model.trace(batch, training=True)
     assert np.mean(trained.layers["dropout1"] == 0) > np.mean(trained.layers["a1"] == 0)  # units were dropped
-    again = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1, dropout=0.5)
-    np.testing.assert_array_equal(again.loss(batch)[0], WideDeep(WIDE_DIM, FIELDS, 2, hidden=(6, 4), seed=1,
+    again = WideDeep(WIDE_DIM, make_fields(), 2, hidden=(6, 4), seed=1, dropout=0.5)
+    np.testing.assert_array_equal(again.loss(batch)[0], WideDeep(WIDE_DIM, make_fields(), 2, hidden=(6, 4), seed=1,
                                                                   dropout=0.5).loss(batch)[0])
     first, second = model.loss(batch)[0], model.loss(batch)[0]
     assert first != second  # new masks at every training step
     assert model.loss(batch, dropout_seed=3)[0] == model.loss(batch, dropout_seed=3)[0]
     with pytest.raises(ValueError, match="dropout"):
-        WideDeep(WIDE_DIM, FIELDS, 2, dropout=1.0)
+        WideDeep(WIDE_DIM, make_fields(), 2, dropout=1.0)
     with pytest.raises(ValueError, match="l2"):
-        WideDeep(WIDE_DIM, FIELDS, 2, l2=-1.0)
+        WideDeep(WIDE_DIM, make_fields(), 2, l2=-1.0)
 
 
 def test_trace_names_every_intermediate_result(batch):
@@ -268,7 +268,7 @@ def test_trace_names_every_intermediate_result(batch):
     np.testing.assert_allclose(trace.probability, model.predict_proba(batch))
     wide = make_model("wide").trace(batch)
     assert wide.deep_input is None and wide.last_hidden is None and not wide.deep_logit.any()
-    no_hidden = WideDeep(WIDE_DIM, FIELDS, 2, hidden=(), seed=0).trace(batch)
+    no_hidden = WideDeep(WIDE_DIM, make_fields(), 2, hidden=(), seed=0).trace(batch)
     assert no_hidden.last_hidden is no_hidden.deep_input
 
 

@@ -165,7 +165,8 @@ def test_bad_training_arguments(store):
 # -- the training loop on small synthetic data: what train() promises, step by step ------------------------
 
 TOY_WIDE, TOY_VOCAB = 30, 12
-TOY_FIELDS = (EmbeddingField("c", TOY_VOCAB, 3),)
+def toy_fields():
+    return (EmbeddingField("c", TOY_VOCAB, 3),)
 
 
 def toy_batch(n, seed):
@@ -184,7 +185,7 @@ def toy_batch(n, seed):
 
 
 def toy_model(mode="wide_deep", seed=0):
-    return WideDeep(wide_dim=TOY_WIDE, fields=TOY_FIELDS, n_continuous=2, hidden=(6,), mode=mode, seed=seed)
+    return WideDeep(wide_dim=TOY_WIDE, fields=toy_fields(), n_continuous=2, hidden=(6,), mode=mode, seed=seed)
 
 
 class RowSpy(WideDeep):
