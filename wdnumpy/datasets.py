@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +116,140 @@ class AppStore:
     test_new_user: np.ndarray | None = None
 
 
+@dataclass
+class AppWorld:
+    """The app store's hidden truth: apps, users and niche pairs (what :func:`make_app_store` samples rows from).
+
+    category, popularity : (A,) each app's category and popularity (its logit term)
+    installed : (U, A) 1.0 where user u has installed app a (every bag holds at least one app)
+    country, age : (U,) the users' country id (0..4) and age; country_effect (5,)
+    niche : (A, A) the niche effect of (installed app, impression app), mostly 0;
+        pairs (P, 2), effects (P,) and held_out (P,) bool list its non-zero entries
+
+    :meth:`prob` is the true install probability of any (user, app), :meth:`columns`
+    the raw columns a :func:`app_store_spec` reads; :meth:`drift` makes the next day's
+    world (:mod:`wdnumpy.simulate`).
+    """
+
+    category: np.ndarray
+    popularity: np.ndarray
+    installed: np.ndarray
+    country: np.ndarray
+    country_effect: np.ndarray
+    age: np.ndarray
+    niche: np.ndarray
+    pairs: np.ndarray
+    effects: np.ndarray
+    held_out: np.ndarray
+    n_categories: int
+
+    @property
+    def n_users(self) -> int:
+        return self.installed.shape[0]
+
+    @property
+    def n_apps(self) -> int:
+        return self.installed.shape[1]
+
+    @cached_property
+    def share(self) -> np.ndarray:
+        """(U, C) the fraction of each user's installed apps in each category."""
+        return self.installed @ np.eye(self.n_categories)[self.category] / self.installed.sum(axis=1)[:, None]
+
+    @cached_property
+    def user_niche(self) -> np.ndarray:
+        """(U, A) Σ_i installed(u, i) · niche(i, a)."""
+        return self.installed @ self.niche
+
+    def logit(self, user, app) -> np.ndarray:
+        """The true logit z of user[n] seeing app[n] (see :func:`make_app_store`); (N,) for (N,) ids."""
+        return (-3.0 + self.popularity[app] + 6.0 * self.share[user, self.category[app]]
+                + self.country_effect[self.country[user]] + 0.03 * (40 - self.age[user]) + self.user_niche[user, app])
+
+    def prob(self, user, app) -> np.ndarray:
+        """The true install probability σ(z), (N,)."""
+        return 1 / (1 + np.exp(-self.logit(user, app)))
+
+    @cached_property
+    def _bags(self) -> tuple:
+        apps = np.array([f"app{i}" for i in range(self.n_apps)])
+        categories = np.array([f"category{c}" for c in range(self.n_categories)])
+        rows = [np.flatnonzero(row) for row in self.installed]
+        return (apps, categories[self.category], np.array(["|".join(apps[r]) for r in rows]),
+                np.array(["|".join(categories[self.category[r]]) for r in rows]))
+
+    def columns(self, user, app) -> dict:
+        """Raw columns (name → (N,) array) of the rows (user[n], app[n]), as :class:`AppStore` holds them."""
+        apps, app_category, bag_text, bag_categories = self._bags
+        return {"user_country": np.array([f"country{c}" for c in range(5)])[self.country[user]],
+                "user_age": self.age[user].astype(np.float64),
+                "installed": bag_text[user],
+                "installed_categories": bag_categories[user],
+                "impression": apps[app],
+                "impression_category": app_category[app]}
+
+    def drift(self, seed, new_apps: int = 0, shifted_users: float = 0.0) -> "AppWorld":
+        """The world a day later: ``new_apps`` apps launched, ``shifted_users`` of the users' tastes changed.
+
+        New apps get a category and a popularity drawn as the first apps' were and no
+        niche pair; a shifted user's bag of installed apps is drawn afresh, from a new
+        category preference, among all apps (new ones included), which changes the
+        ``share`` term of the logit and the ``installed`` column the models read.
+        Everything else is kept; ``self`` is not changed.
+        """
+        if new_apps < 0 or not 0 <= shifted_users <= 1:
+            raise ValueError(f"new_apps must be >= 0 and shifted_users lie in [0, 1], got {new_apps} and "
+                             f"{shifted_users}")
+        rng = np.random.default_rng(seed)
+        category = np.concatenate([self.category, rng.integers(0, self.n_categories, new_apps)])
+        popularity = np.concatenate([self.popularity, rng.normal(0, 0.7, new_apps)])
+        installed = np.pad(self.installed, ((0, 0), (0, new_apps)))
+        shifted = np.flatnonzero(rng.random(self.n_users) < shifted_users)
+        installed[shifted] = _draw_bags(rng, shifted.size, category, popularity, self.n_categories)
+        niche = np.pad(self.niche, ((0, new_apps), (0, new_apps)))
+        return AppWorld(category, popularity, installed, self.country, self.country_effect, self.age, niche,
+                        self.pairs, self.effects, self.held_out, self.n_categories)
+
+
+def _draw_bags(rng, n_users: int, category: np.ndarray, popularity: np.ndarray, n_categories: int) -> np.ndarray:
+    """(n_users, A) installed bags: 1 + Poisson(4) apps drawn by a Dirichlet(0.5) category preference
+    and popularity (Gumbel top-k, without replacement)."""
+    n_apps = category.size
+    preference = np.log(rng.dirichlet(np.full(n_categories, 0.5), n_users) + 1e-3)
+    bag_size = np.minimum(1 + rng.poisson(4, n_users), n_apps)
+    scores = 2 * preference[:, category] + popularity + rng.gumbel(size=(n_users, n_apps))
+    ranked = np.argsort(-scores, axis=1)
+    in_bag = np.arange(n_apps)[None, :] < bag_size[:, None]
+    installed = np.zeros((n_users, n_apps))
+    np.put_along_axis(installed, ranked, in_bag.astype(float), axis=1)
+    return installed
+
+
+def make_app_world(n_users: int = 50_000, n_apps: int = 100, n_categories: int = 8, n_niche: int = 100,
+                   held_out_fraction: float = 0.1, seed=0) -> AppWorld:
+    """The apps, users and niche pairs of :func:`make_app_store` (the same for the same arguments).
+
+    ``seed`` is a seed or a ``np.random.Generator`` (which is advanced).
+    """
+    rng = np.random.default_rng(seed)
+    category = rng.integers(0, n_categories, n_apps)
+    popularity = rng.normal(0, 0.7, n_apps)
+    installed = _draw_bags(rng, n_users, category, popularity, n_categories)
+    country = rng.integers(0, 5, n_users)
+    country_effect = rng.normal(0, 0.3, 5)
+    age = rng.integers(18, 70, n_users)
+
+    # niche pairs: (installed app, impression app) with a strong effect of either sign
+    flat = rng.choice(n_apps * n_apps, size=min(n_niche, n_apps * n_apps), replace=False)
+    pairs = np.stack([flat // n_apps, flat % n_apps], axis=1)
+    effects = rng.choice([-1.0, 1.0], pairs.shape[0]) * rng.uniform(2, 4, pairs.shape[0])
+    held_out = rng.random(pairs.shape[0]) < held_out_fraction
+    niche = np.zeros((n_apps, n_apps))
+    niche[pairs[:, 0], pairs[:, 1]] = effects
+    return AppWorld(category, popularity, installed, country, country_effect, age, niche, pairs, effects,
+                    held_out, n_categories)
+
+
 def make_app_store(n_train: int = 400_000, n_test: int = 20_000, n_users: int = 50_000, n_apps: int = 100,
                    n_categories: int = 8, n_niche: int = 100, held_out_fraction: float = 0.1,
                    seed: int = 0, held_out_users: float = 0.0, user_effect: float = 0.0) -> AppStore:
@@ -172,40 +307,18 @@ def make_app_store(n_train: int = 400_000, n_test: int = 20_000, n_users: int = 
     new_user = user_rng.random(n_users) < held_out_users
     user_bias = user_rng.normal(0, user_effect, n_users) if user_effect else None
     rng = np.random.default_rng(seed)
-    category = rng.integers(0, n_categories, n_apps)
-    popularity = rng.normal(0, 0.7, n_apps)
-
-    # users: a bag of installed apps drawn by category preference (Gumbel top-k without replacement)
-    preference = np.log(rng.dirichlet(np.full(n_categories, 0.5), n_users) + 1e-3)
-    bag_size = np.minimum(1 + rng.poisson(4, n_users), n_apps)
-    scores = 2 * preference[:, category] + popularity + rng.gumbel(size=(n_users, n_apps))
-    ranked = np.argsort(-scores, axis=1)
-    in_bag = np.arange(n_apps)[None, :] < bag_size[:, None]
-    installed = np.zeros((n_users, n_apps))
-    np.put_along_axis(installed, ranked, in_bag.astype(float), axis=1)
-    share = installed @ np.eye(n_categories)[category] / bag_size[:, None]  # (users, categories)
-    country = rng.integers(0, 5, n_users)
-    country_effect = rng.normal(0, 0.3, 5)
-    age = rng.integers(18, 70, n_users)
-
-    # niche pairs: (installed app, impression app) with a strong effect of either sign
-    flat = rng.choice(n_apps * n_apps, size=min(n_niche, n_apps * n_apps), replace=False)
-    pairs = np.stack([flat // n_apps, flat % n_apps], axis=1)
-    effects = rng.choice([-1.0, 1.0], pairs.shape[0]) * rng.uniform(2, 4, pairs.shape[0])
-    held_out = rng.random(pairs.shape[0]) < held_out_fraction
-    niche = np.zeros((n_apps, n_apps))
-    niche[pairs[:, 0], pairs[:, 1]] = effects
+    world = make_app_world(n_users, n_apps, n_categories, n_niche, held_out_fraction, rng)
+    popularity, niche, pairs, effects = world.popularity, world.niche, world.pairs, world.effects
     held = np.zeros((n_apps, n_apps))
-    held[pairs[held_out, 0], pairs[held_out, 1]] = 1
-    user_niche = installed @ niche       # (users, apps): Σ_i installed·niche(i, j)
+    held[pairs[world.held_out, 0], pairs[world.held_out, 1]] = 1
+    installed = world.installed
     user_held = installed @ held         # > 0 where a held-out pair is active
     user_any = installed @ (niche != 0)  # number of active niche pairs
 
     def draw(n):
         user = rng.integers(0, n_users, n)
         impression = rng.choice(n_apps, n, p=np.exp(popularity) / np.exp(popularity).sum())
-        z = (-3.0 + popularity[impression] + 6.0 * share[user, category[impression]]
-             + country_effect[country[user]] + 0.03 * (40 - age[user]) + user_niche[user, impression])
+        z = world.logit(user, impression)
         if user_bias is not None:
             z = z + user_bias[user]
         prob = 1 / (1 + np.exp(-z))
@@ -233,21 +346,8 @@ def make_app_store(n_train: int = 400_000, n_test: int = 20_000, n_users: int = 
     test_slice[user_any[test_user, test_imp] > 0] = "seen"
     test_slice[user_unseen[test_user, test_imp] > 0] = "unseen"
 
-    app_names = np.array([f"app{i}" for i in range(n_apps)])
-    category_names = np.array([f"category{c}" for c in range(n_categories)])
-    bag_text = np.array(["|".join(app_names[np.flatnonzero(row)]) for row in installed])
-    bag_categories = np.array(["|".join(category_names[category[np.flatnonzero(row)]]) for row in installed])
-
-    def columns(u, j):
-        return {"user_country": np.array([f"country{c}" for c in range(5)])[country[u]],
-                "user_age": age[u].astype(np.float64),
-                "installed": bag_text[u],
-                "installed_categories": bag_categories[u],
-                "impression": app_names[j],
-                "impression_category": category_names[category[j]]}
-
-    return AppStore(columns(train_user, train_imp), train_labels, train_prob,
-                    columns(test_user, test_imp), test_labels, test_prob, test_slice.astype(str),
+    return AppStore(world.columns(train_user, train_imp), train_labels, train_prob,
+                    world.columns(test_user, test_imp), test_labels, test_prob, test_slice.astype(str),
                     pairs, effects, train_user, test_user, ~np.isin(test_user, train_user))
 
 
