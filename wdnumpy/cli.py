@@ -1,4 +1,4 @@
-"""Command line: ``python -m wdnumpy {train,predict,explain,spec}``.
+"""Command line: ``python -m wdnumpy {train,predict,explain,spec,experiment}``.
 
     python -m wdnumpy train --data adult --model wide_deep --epochs 10 --save adult.npz
     python -m wdnumpy spec --csv ratings.csv --label rating --out spec.json
@@ -6,6 +6,7 @@
         --split time:timestamp:0.2 --save model.npz
     python -m wdnumpy predict --model adult.npz --csv rows.csv > probabilities.csv
     python -m wdnumpy explain --model adult.npz --csv rows.csv --row 0
+    python -m wdnumpy experiment --days 3 --users 5000 --seed 0
 
 User errors never print a traceback: a usage error exits 2, a problem with a
 file or its data exits 1, each with one line that names the argument, file,
@@ -192,6 +193,33 @@ def run_explain(args) -> int:
     return 0
 
 
+def run_experiment(args) -> int:
+    """The paper's experiment on the app store (:mod:`wdnumpy.simulate`, :mod:`wdnumpy.serving`): the A/B
+    table, ``--days`` of warm-started retraining whose last day's candidate is trained with a diverging
+    learning rate (the gate should block it), and the serving latency table (always run: a few seconds)."""
+    from .serving import format_latency_table, latency_table, request_columns
+    from .simulate import Setup, ab_experiment, daily_retraining, format_ab_table, format_daily_table
+
+    say = (lambda *a, **k: print(*a, **k, file=sys.stderr)) if args.json else print
+    setup = Setup(users=args.users)
+    ab = ab_experiment(setup, args.seed)
+    say(f"A/B experiment (Table 1): {args.users:,} users, {setup.queries} queries each, top {setup.k} of "
+        f"{setup.candidates} candidates; 95% intervals by the normal approximation over users\n"
+        + format_ab_table(ab["table"]))
+    daily = daily_retraining(setup, args.days, args.seed, start=ab, bad_day=args.days)
+    say(f"\nDaily retraining (§4.2), {setup.epochs} epochs a day; steps to reach the from-scratch model's "
+        "final held-out log loss (scratch/warm)\n" + format_daily_table(daily["days"]))
+    columns = request_columns(ab["world"], user=0, n=1000, seed=args.seed)
+    serving = latency_table(ab["models"]["wide_deep"], ab["spec"], columns, requests=args.requests)
+    say("\nServing one request of 1,000 candidates (Table 2)\n" + format_latency_table(serving))
+    if args.json:
+        table = {arm: {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
+                 for arm, row in ab["table"].items()}
+        print(json.dumps({"ab": table, "daily": daily["days"], "serving": serving, "cpu_count": os.cpu_count()},
+                         default=float))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m wdnumpy", description="Wide & Deep in NumPy.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -255,6 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", default="utf-8")
     p.add_argument("--out", metavar="FILE", default="-", help="where to write it (default -, standard output)")
     p.set_defaults(run=run_spec)
+
+    p = sub.add_parser("experiment", help="the paper's system on the synthetic app store: A/B table, daily "
+                       "warm-started retraining with a dry-run gate, serving latency by thread")
+    p.add_argument("--days", type=positive_int, default=3, help="days of retraining (the last one's candidate "
+                   "is trained with a diverging learning rate)")
+    p.add_argument("--users", type=positive_int, default=5000)
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--requests", type=positive_int, default=200, help="timed serving requests per setting")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of results (tables to stderr)")
+    p.set_defaults(run=run_experiment)
     return parser
 
 
