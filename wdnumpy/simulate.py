@@ -25,7 +25,6 @@ Every result is deterministic for a seed.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,9 +68,10 @@ def retrieve(world: AppWorld, users: np.ndarray, n_candidates: int = 100, n_expl
     priority = np.where(installed, -np.inf, liked * (count.max() + 1) + count)
     order = np.argsort(-priority, axis=1, kind="stable")
     m = min(n_candidates, world.n_apps)
-    head, tail = order[:, :m - n_explore], order[:, m - n_explore:]
+    n_head = max(m - n_explore, 0)  # fewer apps than candidates: all of them, the explored ones included
+    head, tail = order[:, :n_head], order[:, n_head:]
     keys = np.where(np.take_along_axis(installed, tail, axis=1), -1.0, rng.random(tail.shape))
-    explore = np.take_along_axis(tail, np.argsort(-keys, axis=1, kind="stable")[:, :n_explore], axis=1)
+    explore = np.take_along_axis(tail, np.argsort(-keys, axis=1, kind="stable")[:, :m - n_head], axis=1)
     candidates = np.concatenate([head, explore], axis=1)
     return candidates, ~np.take_along_axis(installed, candidates, axis=1)
 
