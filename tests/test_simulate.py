@@ -8,9 +8,9 @@ import pytest
 from wdnumpy.cli import main
 from wdnumpy.datasets import make_app_store, make_app_world
 from wdnumpy.serving import request_columns, score_request
-from wdnumpy.simulate import (ARMS, RandomScorer, Setup, ab_experiment, daily_retraining, dry_run,
-                              format_ab_table, format_daily_table, oracle, rate_interval, relative_gain,
-                              retrieve, serve, split_arms)
+from wdnumpy.retraining import daily_retraining, dry_run, format_daily_table
+from wdnumpy.simulate import (ARMS, RandomScorer, Setup, ab_experiment, format_ab_table, oracle, rate_interval,
+                              relative_gain, retrieve, serve, split_arms)
 
 SMALL = Setup(users=300, apps=60, queries=3, candidates=30, explore=5, epochs=1)
 

@@ -198,7 +198,8 @@ def run_experiment(args) -> int:
     table, ``--days`` of warm-started retraining whose last day's candidate is trained with a diverging
     learning rate (the gate should block it), and the serving latency table (always run: a few seconds)."""
     from .serving import format_latency_table, latency_table, request_columns
-    from .simulate import Setup, ab_experiment, daily_retraining, format_ab_table, format_daily_table
+    from .retraining import daily_retraining, format_daily_table
+    from .simulate import Setup, ab_experiment, format_ab_table
 
     say = (lambda *a, **k: print(*a, **k, file=sys.stderr)) if args.json else print
     setup = Setup(users=args.users)
