@@ -230,3 +230,57 @@ def test_explain_refuses_averaged_probabilities_clearly(store):
     data, spec, batch, ensemble = store
     with pytest.raises(ValueError, match="proba.*not affine"):
         explain(with_rule(ensemble, "proba", batch), spec, data.test, 0)
+
+
+def test_logistic_fit_with_a_ridge_minimises_the_documented_objective():
+    # l2/2 · ‖θ‖² added to the mean log loss: at the minimum X'(σ(Xθ) − y)/N + l2·θ = 0, and θ is shrunk
+    rng = np.random.default_rng(4)
+    X = np.column_stack([rng.standard_normal((300, 2)), np.ones(300)])
+    y = (rng.random(300) < sigmoid(X @ np.array([2.0, -1.0, 0.5]))).astype(float)
+    l2 = 0.3
+    theta = fit_logistic(X, y, l2=l2)
+    gradient = X.T @ (sigmoid(X @ theta) - y) / len(y) + l2 * theta
+    assert np.max(np.abs(gradient)) < 1e-9
+
+    def objective(t):
+        z = X @ t
+        return np.mean(np.logaddexp(0, z) - y * z) + 0.5 * l2 * t @ t
+
+    reference = minimize(objective, np.zeros(3), method="BFGS", options={"gtol": 1e-10}).x
+    np.testing.assert_allclose(theta, reference, atol=1e-5)
+    assert np.linalg.norm(theta) < np.linalg.norm(fit_logistic(X, y, l2=0.0))
+
+
+@pytest.mark.parametrize("modes", [("wide_deep", "deep"), ("wide", "wide_deep"), ("deep", "wide")])
+def test_an_ensemble_refuses_members_of_the_wrong_mode_and_names_them(modes):
+    wide_mode, deep_mode = modes
+    wide = WideDeep(wide_dim=WIDE_DIM, n_continuous=2, hidden=(), mode=wide_mode)
+    deep = WideDeep(wide_dim=WIDE_DIM, n_continuous=2, hidden=(), mode=deep_mode)
+    with pytest.raises(ValueError, match=f"'{wide_mode}' and '{deep_mode}'"):
+        Ensemble(wide, deep)
+
+
+def test_an_ensemble_has_the_model_interface_dtype_and_batch_check():
+    wide = WideDeep(wide_dim=WIDE_DIM, mode="wide", dtype=np.float32)
+    deep = WideDeep(n_continuous=2, hidden=(), mode="deep", dtype=np.float32)
+    ensemble = Ensemble(wide, deep)
+    assert ensemble.dtype == np.float32
+    assert ensemble.check_batch(synthetic_batch(7, seed=0)) == 7
+    too_narrow = Batch(wide=sp.csr_matrix((3, WIDE_DIM - 1)), continuous=np.zeros((3, 2)))
+    with pytest.raises(ValueError):
+        ensemble.check_batch(too_narrow)
+    no_numbers = Batch(wide=sp.csr_matrix((3, WIDE_DIM)), continuous=np.zeros((3, 1)))
+    with pytest.raises(ValueError):
+        ensemble.check_batch(no_numbers)  # the deep member's check counts too
+
+
+def test_averaged_probabilities_keep_a_finite_logit_at_extreme_member_logits():
+    wide, deep = members()
+    ensemble = Ensemble(wide, deep, combine="proba")
+    for z in (-800.0, -50.0, 50.0, 800.0):  # σ underflows to 0 or rounds to 1 in float64
+        combined = ensemble.combine_logits(np.array([z]), np.array([z]))
+        assert np.isfinite(combined).all() and np.sign(combined[0]) == np.sign(z), z
+    # while not extreme, it is exactly the logit of the mean probability
+    mid = ensemble.combine_logits(np.array([2.0]), np.array([-1.0]))
+    mean = (sigmoid(2.0) + sigmoid(-1.0)) / 2
+    assert mid[0] == pytest.approx(np.log(mean / (1 - mean)), rel=1e-12)

@@ -52,3 +52,46 @@ def test_metric_errors():
         accuracy([2, 0], [0.5, 0.5])
     with pytest.raises(ValueError, match="no examples"):
         accuracy([], [])
+
+
+def test_labels_and_predictions_may_be_booleans_or_integers():
+    # labels in {0, 1} given as booleans, and hard 0/1 predictions as integers, score like their float values
+    y, p = np.array([True, False, True]), np.array([1, 0, 0])
+    for metric in (log_loss, accuracy, roc_auc):
+        assert metric(y, p) == pytest.approx(metric([1.0, 0.0, 1.0], [1.0, 0.0, 0.0]), rel=1e-12), metric
+    assert log_loss(y, p) == pytest.approx(-np.log(1e-15) / 3, rel=1e-6)  # the miss is clipped, not infinite
+    mean_p, frac, count = reliability_curve(y, p, n_bins=2)
+    np.testing.assert_allclose(mean_p, [0.0, 1.0])
+    np.testing.assert_allclose(frac, [0.5, 1.0])
+
+
+def test_accuracy_thresholds_at_one_half_by_default_and_counts_matches():
+    assert accuracy([1, 1, 0], [0.9, 0.6, 0.1]) == 1.0
+    assert accuracy([0, 0, 1], [0.9, 0.6, 0.1]) == 0.0
+    assert accuracy([1, 0, 1, 1], [0.5, 0.49, 0.2, 0.7]) == 0.75
+    assert accuracy([1, 0, 1, 1], [0.5, 0.49, 0.2, 0.7], threshold=0.1) == 0.75  # now 0.49 is the miss
+    assert accuracy([1, 0], [0.3, 0.3], threshold=0.3) == 0.5
+
+
+def test_reliability_curve_default_is_ten_equal_width_bins_with_one_at_the_top():
+    # [0, 0.1) holds 0.0 and 0.095; [0.1, 0.2) holds 0.1 and 0.19; [0.8, 0.9) holds 0.85 alone;
+    # the last bin [0.9, 1] holds 0.95 and p = 1 itself
+    y = [0, 1, 0, 0, 1, 1, 1]
+    p = [0.0, 0.095, 0.1, 0.19, 0.85, 0.95, 1.0]
+    mean_p, frac, count = reliability_curve(y, p)
+    assert count.tolist() == [2, 2, 1, 2]
+    np.testing.assert_allclose(mean_p, [0.0475, 0.145, 0.85, 0.975])
+    np.testing.assert_allclose(frac, [0.5, 0.0, 1.0, 1.0])
+
+
+def test_reliability_curve_when_the_top_bins_are_empty_and_with_one_bin():
+    mean_p, frac, count = reliability_curve([1, 0, 0], [0.05, 0.15, 0.12], n_bins=5)  # only bin [0, 0.2) is used
+    assert count.tolist() == [3]
+    np.testing.assert_allclose(mean_p, [np.mean([0.05, 0.15, 0.12])])
+    np.testing.assert_allclose(frac, [1 / 3])
+    mean_p, frac, count = reliability_curve([1, 0, 1, 1], [0.1, 0.5, 0.9, 1.0], n_bins=1)
+    assert count.tolist() == [4]
+    np.testing.assert_allclose(mean_p, [0.625])
+    np.testing.assert_allclose(frac, [0.75])
+    with pytest.raises(ValueError, match="n_bins"):
+        reliability_curve([1, 0], [0.5, 0.5], n_bins=0)

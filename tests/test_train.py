@@ -1,5 +1,9 @@
 """Training loop, ensemble, warm start and explain on small real and generated data."""
+import io
 import math
+import sys
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -14,7 +18,7 @@ from wdnumpy.losses import sigmoid
 from wdnumpy.metrics import evaluate, roc_auc
 from wdnumpy.model import WideDeep
 from wdnumpy.optim import SGD, Adam
-from wdnumpy.train import STEPS_PER_BLOCK, EarlyStopping, make_model, train
+from wdnumpy.train import STEPS_PER_BLOCK, EarlyStopping, TrainingDiverged, make_model, train
 from wdnumpy.warmstart import warm_start
 
 
@@ -413,3 +417,165 @@ def test_equal_weights_give_the_unweighted_loss_and_a_zero_weight_removes_a_row(
         dense = grad.to_dense() if hasattr(grad, "to_dense") else grad
         other = rest_grads[name].to_dense() if hasattr(rest_grads[name], "to_dense") else rest_grads[name]
         np.testing.assert_allclose(dense, other, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+# -- defaults, arguments and what verbose training reports ---------------------------------------------------
+
+class Counting:
+    """An optimizer that counts its steps and, if ``corrupt`` is a step number, makes the bias infinite at that
+    step through an overflowing and an invalid operation (as a diverging update would); otherwise changes nothing."""
+
+    def __init__(self, corrupt=None):
+        self.steps, self.corrupt = 0, corrupt
+
+    def step(self, params, grads):
+        self.steps += 1
+        if self.steps == self.corrupt:
+            params["bias"][...] = np.array([1e308]) * 10.0  # overflow: inf
+            params["bias"][...] = params["bias"] - params["bias"]  # invalid: inf − inf = nan
+
+
+def test_train_defaults_ten_epochs_seed_zero_and_says_nothing(capsys):
+    data, logs = toy_batch(40, 1), []
+    history = train(toy_model(), data, Counting(), log=logs.append)
+    assert len(history.epochs) == 10 and logs == []
+    assert capsys.readouterr() == ("", "")
+    weights = []
+    for kwargs in ({}, {"seed": 0}, {"seed": 1}):
+        model = toy_model()
+        train(model, data, SGD(0.5), epochs=1, batch_size=4, **kwargs)
+        weights.append(model.params["wide.w"].copy())
+    np.testing.assert_array_equal(weights[0], weights[1])
+    assert not np.array_equal(weights[0], weights[2])
+
+
+def test_make_model_defaults_to_seed_zero_and_an_ensembles_deep_member_follows_the_seed(store):
+    _, spec, _, _ = store
+    default, zero = make_model("deep", spec, hidden=(4,)), make_model("deep", spec, hidden=(4,), seed=0)
+    for name, value in default.params.items():
+        np.testing.assert_array_equal(value, zero.params[name], err_msg=name)
+    a, b, c = (make_model("ensemble", spec, hidden=(4,), seed=s).members["deep"].params for s in (1, 1, 2))
+    np.testing.assert_array_equal(a["deep.W1"], b["deep.W1"])
+    assert not np.array_equal(a["deep.W1"], c["deep.W1"])
+
+
+def test_a_batch_of_one_is_allowed():
+    optimizer = Counting()
+    train(toy_model(), toy_batch(5, 1), optimizer, epochs=2, batch_size=1)
+    assert optimizer.steps == 10
+
+
+def test_argument_errors_say_what_is_wrong():
+    data, valid = toy_batch(20, 1), toy_batch(20, 2)
+    with pytest.raises(ValueError, match="not both"):
+        train(toy_model(), data, Counting(), valid=valid, validation=0.2)
+    unlabelled = toy_batch(20, 3)
+    unlabelled.labels = None
+    with pytest.raises(ValueError, match="validation batches need labels"):
+        train(toy_model(), data, Counting(), valid=unlabelled)
+    with pytest.raises(ValueError, match="validation batches need labels"):
+        train(toy_model(), unlabelled, Counting(), valid=valid)
+
+
+def test_a_held_out_fraction_is_drawn_with_the_seed():
+    from wdnumpy.splits import split_rows
+    data = toy_batch(80, 1)
+    history = train(toy_model(), data, SGD(0.1), epochs=1, batch_size=8, validation=0.25, seed=3)
+    train_rows, valid_rows = split_rows(len(data), 0.25, seed=3)
+    same = train(toy_model(), data.take(train_rows), SGD(0.1), epochs=1, batch_size=8, valid=data.take(valid_rows),
+                 seed=3)
+    assert history.epochs[0]["valid_logloss"] == same.epochs[0]["valid_logloss"]
+    assert history.epochs[0]["train_loss"] == same.epochs[0]["train_loss"]
+
+
+def test_an_ensemble_passes_validation_patience_and_reporting_on_to_each_member(capsys):
+    logs = []
+    # a frozen model never improves: with patience 1 each member stops after its second epoch, keeping the first
+    histories = train(toy_ensemble(), toy_batch(40, 1), Counting(), epochs=5, batch_size=8, valid=toy_batch(40, 2),
+                      patience=1, verbose=True, log=logs.append)
+    assert set(histories) == {"wide", "deep"}
+    for history in histories.values():
+        assert len(history.epochs) == 2 and history.best_epoch == 1
+        assert "valid_auc" in history.epochs[0]
+    assert capsys.readouterr().out == ""  # everything went through log
+    assert [line for line in logs if "member" in line] == ["-- ensemble member: wide", "-- ensemble member: deep"]
+    assert sum(line.startswith("epoch ") for line in logs) == 4
+    stops = [line for line in logs if line.startswith("early stop")]
+    assert len(stops) == 2 and all("keeping epoch 1" in line and "auc" in line for line in stops)
+
+
+def test_verbose_reports_each_epochs_record_as_key_value_pairs():
+    logs = []
+    start = time.perf_counter()
+    history = train(toy_model(), toy_batch(40, 1), SGD(0.1), epochs=2, batch_size=8, valid=toy_batch(40, 2),
+                    verbose=True, log=logs.append)
+    elapsed = time.perf_counter() - start
+    assert len(logs) == 2
+    for line, record in zip(logs, history.epochs):
+        shown = dict(pair.split(" ") for pair in line.split("  "))
+        assert list(shown) == list(record)
+        assert shown["epoch"] == str(record["epoch"])
+        for key, value in record.items():
+            assert float(shown[key]) == pytest.approx(value, abs=5e-5), key
+        assert 0 < record["seconds"] < elapsed
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal and keeps what had been written at each flush."""
+
+    def __init__(self):
+        super().__init__()
+        self.flushed = []
+
+    def isatty(self):
+        return True
+
+    def flush(self):
+        self.flushed.append(self.getvalue())
+
+
+def test_a_long_epoch_shows_a_progress_counter_on_a_terminal_and_clears_it(monkeypatch, capsys):
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    n = 200  # 200 steps of one example: a long epoch; the rows are gathered 64 steps at a time
+    train(RowSpy(n), one_hot_rows(n, 0), Counting(), epochs=1, batch_size=1, verbose=True, log=lambda line: None)
+    written = terminal.getvalue()
+    assert "\n" not in written and capsys.readouterr().out == ""
+    parts = written.split("\r")
+    assert parts[0] == "" and parts[-1] == ""  # each counter starts at the line's start; the line ends cleared
+    counters, blank = parts[1:-2], parts[-2]
+    assert counters == [f"  epoch 1: {p:3d}%" for p in (32, 64, 96, 100)]
+    assert blank.strip() == "" and len(blank) >= max(map(len, counters))
+    # each counter was visible (flushed) as soon as it was written, and so was the clearing
+    for i in range(1, len(counters) + 1):
+        assert "\r".join(parts[:i + 1]) in terminal.flushed
+    assert terminal.flushed[-1] == written
+
+
+def test_no_progress_counter_unless_verbose_long_and_on_a_terminal(monkeypatch):
+    for verbose, n, batch_size in ((False, 200, 1), (True, 60, 4), (True, 199, 1)):
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        train(RowSpy(n), one_hot_rows(n, 0), Counting(), epochs=1, batch_size=batch_size, verbose=verbose,
+              log=lambda line: None)
+        assert terminal.getvalue() == "", (verbose, n, batch_size)
+
+
+def test_divergence_is_reported_with_its_epoch_and_step_and_no_numpy_warnings():
+    data = toy_batch(40, 1)  # 4 steps of 10 per epoch
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # broken at the 6th step: the loss of the 7th (epoch 2, step 3) is not finite
+        with pytest.raises(TrainingDiverged, match=r"epoch 2, step 3: the loss .*try a smaller learning rate"):
+            train(toy_model(), data, Counting(corrupt=6), epochs=3, batch_size=10)
+        # broken at the last step of epoch 1: caught at the end of the epoch, naming the parameter
+        with pytest.raises(TrainingDiverged, match=r"epoch 1, step 4: parameters \['bias'\] are no longer finite"):
+            train(toy_model(), data, Counting(corrupt=4), epochs=3, batch_size=10)
+
+
+def test_early_stopping_defaults_to_auc_where_higher_is_better():
+    stopper = EarlyStopping()
+    assert stopper.update(1, 0.6) == (True, False)
+    assert stopper.update(2, 0.7) == (True, False)
+    assert stopper.update(3, 0.65) == (False, False)
+    assert stopper.best_epoch == 2

@@ -146,3 +146,66 @@ def test_the_report_counts_what_was_copied_and_the_rest_is_untouched(models):
     for name in ("deep.W1", "deep.b1", "deep.w_out"):
         np.testing.assert_array_equal(new.params[name], fresh[name], err_msg=name)
         assert name not in report
+
+
+# a new vocabulary of the same size as the old one, each shared value at another id: arrays of equal shape that
+# must still be copied by value, not whole
+SAME_SIZE_DATA = rows(["kyiv", "lima", "oslo"] * 4, ["A|B", "D", "B|D", "A"] * 3, seed=2)
+
+
+def test_with_include_mlp_the_tower_is_copied_whole_and_vocabulary_arrays_still_by_value():
+    wide, embeddings = ["city", "apps", "user", "age_buckets"], {"city": 3, "apps": 2, "user": 2}
+    old_spec, new_spec = spec(wide, embeddings).fit(OLD_DATA), spec(wide, embeddings).fit(SAME_SIZE_DATA)
+    old = make_model("wide_deep", old_spec, hidden=(4,), seed=0)
+    rng = np.random.default_rng(7)
+    for value in old.params.values():
+        value[...] = rng.standard_normal(value.shape)
+    new = make_model("wide_deep", new_spec, hidden=(4,), seed=1)
+    fresh = {k: v.copy() for k, v in new.params.items()}
+    assert new.params["deep.embedding.city"].shape == old.params["deep.embedding.city"].shape
+    assert new.params["wide.w"].shape == old.params["wide.w"].shape
+    report = warm_start(new, new_spec, old, old_spec, include_mlp=True)
+    for name in ("deep.W1", "deep.b1", "deep.w_out"):
+        np.testing.assert_array_equal(new.params[name], old.params[name], err_msg=name)
+        assert report[name] == 1, name
+    for column, shared, new_only in (("city", ["lima", "oslo"], ["kyiv"]), ("apps", ["B", "D"], ["A"])):
+        name = f"deep.embedding.{column}"
+        old_ids, new_ids = ids(old_spec, column, shared), ids(new_spec, column, shared)
+        assert not np.array_equal(old_ids, new_ids)
+        np.testing.assert_array_equal(new.params[name][new_ids], old.params[name][old_ids])
+        fresh_ids = ids(new_spec, column, new_only)
+        np.testing.assert_array_equal(new.params[name][fresh_ids], fresh[name][fresh_ids])
+        wide_ids = new_spec.wide_offsets()[column] + fresh_ids
+        np.testing.assert_array_equal(new.params["wide.w"][wide_ids], fresh["wide.w"][wide_ids])
+        assert report[name] == len(shared) + 1
+
+
+def test_an_embedding_that_changed_width_does_not_stop_the_columns_after_it():
+    # city (the first field) changes width 3 → 4 and stays fresh; apps after it is still copied
+    old_spec = spec(["city"], {"city": 3, "apps": 2}).fit(OLD_DATA)
+    new_spec = spec(["city"], {"city": 4, "apps": 2}).fit(NEW_DATA)
+    old, new = make_model("deep", old_spec, hidden=(4,), seed=0), make_model("deep", new_spec, hidden=(4,), seed=1)
+    assert [f.name for f in new.fields][0] == "city"
+    fresh_city = new.params["deep.embedding.city"].copy()
+    report = warm_start(new, new_spec, old, old_spec)
+    np.testing.assert_array_equal(new.params["deep.embedding.city"], fresh_city)
+    old_ids, new_ids = ids(old_spec, "apps", SHARED["apps"]), ids(new_spec, "apps", SHARED["apps"])
+    np.testing.assert_array_equal(new.params["deep.embedding.apps"][new_ids], old.params["deep.embedding.apps"][old_ids])
+    assert "deep.embedding.city" not in report and report["deep.embedding.apps"] == len(SHARED["apps"]) + 1
+
+
+@pytest.mark.parametrize("old_kind", ["wide", "deep"])
+def test_a_joint_model_warm_starts_from_a_wide_only_or_deep_only_model(old_kind):
+    old_spec = spec(["city", "apps"], {"city": 3, "apps": 2}).fit(OLD_DATA)
+    new_spec = spec(["city", "apps"], {"city": 3, "apps": 2}).fit(NEW_DATA)
+    old = make_model(old_kind, old_spec, hidden=(4,), seed=0)
+    for value in old.params.values():
+        value[...] = np.random.default_rng(3).standard_normal(value.shape)
+    new = make_model("wide_deep", new_spec, hidden=(4,), seed=1)
+    fresh = {k: v.copy() for k, v in new.params.items()}
+    report = warm_start(new, new_spec, old, old_spec)
+    assert report["bias"] == 1 and new.params["bias"][0] == old.params["bias"][0]
+    assert ("wide.w" in report) == (old_kind == "wide")
+    assert ("deep.embedding.city" in report) == (old_kind == "deep")
+    missing = "deep.embedding.city" if old_kind == "wide" else "wide.w"
+    np.testing.assert_array_equal(new.params[missing], fresh[missing])  # nothing to copy from: stays fresh
