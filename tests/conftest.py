@@ -1,9 +1,26 @@
-"""Shared fixtures: a small model and batch that exercise every kind of input."""
-import numpy as np
-import pytest
-import scipy.sparse as sp
+"""Shared fixtures: a small model and batch that exercise every kind of input; and the hook that
+starts the collected notebooks in the background (notebook_runs.py)."""
+import os
 
-from wdnumpy import Batch, EmbeddingField, WideDeep, bags_from_lists
+# One BLAS thread for the test process: its matrices are small, and the notebooks' kernels run
+# beside it (must be set before NumPy is first imported).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+
+import notebook_runs  # noqa: E402
+from wdnumpy import Batch, EmbeddingField, WideDeep, bags_from_lists  # noqa: E402
+
+
+def pytest_collection_finish(session):
+    """Start every notebook this session will test, so they run while the other tests do."""
+    if session.config.option.collectonly:
+        return
+    notebook_runs.schedule([item.callspec.params["path"] for item in session.items
+                            if getattr(item, "originalname", "") == "test_notebook_runs_in_a_fresh_kernel"])
+
 
 N = 8
 WIDE_DIM = 11
