@@ -95,3 +95,9 @@ def test_reliability_curve_when_the_top_bins_are_empty_and_with_one_bin():
     np.testing.assert_allclose(frac, [0.75])
     with pytest.raises(ValueError, match="n_bins"):
         reliability_curve([1, 0], [0.5, 0.5], n_bins=0)
+
+
+def test_auc_of_a_nan_prediction_is_nan_and_ties_share_their_average_rank():
+    assert np.isnan(roc_auc([0, 1, 1], [0.1, np.nan, 0.3]))
+    # the positive at 0.5 ties two negatives (half a pair each) and beats 0.1; the one at 0.9 beats all three
+    assert roc_auc([0, 0, 1, 1, 0], [0.5, 0.5, 0.5, 0.9, 0.1]) == (0.5 + 0.5 + 1 + 3) / 6

@@ -1,11 +1,10 @@
-"""Evaluation metrics in NumPy/SciPy: ROC AUC, log loss, accuracy, reliability curve.
+"""Evaluation metrics in NumPy: ROC AUC, log loss, accuracy, reliability curve.
 
 All take ``y`` (N,) labels in {0, 1} and ``p`` (N,) predicted P(Y = 1).
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def _check(y, p):
@@ -25,13 +24,19 @@ def roc_auc(y, p) -> float:
         AUC = (Σ ranks of positives − n₊(n₊ + 1)/2) / (n₊ n₋)
 
     Tied predictions get their average rank, so a tie counts as half a correct pair.
+    A NaN prediction makes the AUC NaN (it cannot be ranked).
     """
     y, p = _check(y, p)
     n_pos = y.sum()
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("AUC needs both positive and negative labels")
-    ranks = rankdata(p)  # average ranks for ties
+    if np.isnan(p).any():
+        return float("nan")
+    # 1-based ranks; the `counts` tied values after `before` smaller ones share rank before + (counts + 1)/2
+    _, tie_group, counts = np.unique(p, return_inverse=True, return_counts=True)
+    before = np.cumsum(counts) - counts
+    ranks = (before + (counts + 1) / 2)[tie_group]
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
