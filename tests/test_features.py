@@ -458,3 +458,16 @@ def test_a_multivalent_column_with_the_wrong_separator_warns_and_names_the_likel
         column = Multivalent("genres", separator=",").fit(data)
         Multivalent("genres").fit({"genres": np.array(["a|b", "c"])})
     assert column.vocabulary == ["Action", "Comedy", "Drama"]
+
+
+def test_split_bags_gives_each_row_its_own_bag_in_order_when_strings_repeat():
+    from wdnumpy.features import split_bags
+    rows = np.array(["b|a", "", "c", "b|a", "NA", "a|a|c", "c", "b|a"])
+    lengths, flat = split_bags(rows)
+    np.testing.assert_array_equal(lengths, [2, 0, 1, 2, 0, 3, 1, 2])
+    np.testing.assert_array_equal(flat, ["b", "a", "c", "b", "a", "a", "a", "c", "c", "b", "a"])
+    # lists, and a column mixing None with strings, are split row by row the same way
+    np.testing.assert_array_equal(split_bags([["b", "a"], [], ["c"]])[0], [2, 0, 1])
+    mixed = split_bags(np.array(["b|a", None, "b|a"], dtype=object))
+    np.testing.assert_array_equal(mixed[0], [2, 0, 2])
+    np.testing.assert_array_equal(mixed[1], ["b", "a", "b", "a"])

@@ -136,7 +136,24 @@ def split_bags(values, separator: str = "|"):
 
     A row is a list/tuple/array of values or a string joined by ``separator``; a
     missing value ("" or None, see :data:`MISSING`) is an empty bag.
+
+    A column of strings is split once per distinct string, then gathered back row by
+    row: a user's installed apps repeat on every candidate scored for that user, and
+    on every training row of that user.
     """
+    if not (isinstance(values, np.ndarray) and values.dtype.kind in "US" and values.ndim == 1):
+        return _split_each(values, separator)
+    distinct, row_to_distinct = np.unique(values, return_inverse=True)
+    distinct_lengths, distinct_flat = _split_each(distinct, separator)
+    lengths = distinct_lengths[row_to_distinct]
+    # token k of row r is token k of its distinct string: first tokens, then offsets within each bag
+    first = np.repeat((np.cumsum(distinct_lengths) - distinct_lengths)[row_to_distinct], lengths)
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return lengths, distinct_flat[first + within]
+
+
+def _split_each(values, separator: str):
+    """:func:`split_bags` row by row."""
     rows = [v if isinstance(v, (list, tuple, np.ndarray))
             else ([] if v is None or str(v) in MISSING else str(v).split(separator)) for v in values]
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
