@@ -117,6 +117,20 @@ def test_sum_by_index_adds_repeats_that_fancy_index_drops():
     np.testing.assert_array_equal(reference[rows2], sums2)
 
 
+def test_sum_by_index_sums_each_group_in_its_original_order():
+    # the same numbers as a stable argsort and np.add.reduceat, bit for bit (the training results depend on it)
+    rng = np.random.default_rng(3)
+    spread = rng.standard_normal((500, 4)) * 10.0 ** rng.integers(-8, 8, (500, 1))  # rounding depends on the order
+    for size, values in [(40, rng.standard_normal(3000)), (7, spread)]:
+        index = rng.integers(0, size, values.shape[0]).astype(np.int32)
+        order = np.argsort(index, kind="stable")
+        starts = np.flatnonzero(np.concatenate(([True], np.diff(index[order]) != 0)))
+        rows, sums = layers.sum_by_index(index, values)
+        np.testing.assert_array_equal(rows, index[order][starts])
+        assert rows.dtype == np.int64
+        np.testing.assert_array_equal(sums, np.add.reduceat(values[order], starts, axis=0))
+
+
 def test_sum_by_index_empty():
     rows, sums = layers.sum_by_index(np.array([], dtype=np.int64), np.zeros((0, 3)))
     assert rows.shape == (0,) and sums.shape == (0, 3)

@@ -83,11 +83,15 @@ def sum_by_index(index: np.ndarray, values: np.ndarray):
     """
     if index.size == 0:
         return np.zeros(0, dtype=np.int64), values[:0]
-    # one sort groups equal indices; each group starts where the sorted index changes
-    order = np.argsort(index, kind="stable")
-    ordered = index[order]
+    # one sort groups equal indices, each group in its original order: the keys index · P + position
+    # are distinct, so a plain sort of them (faster than a stable argsort) gives that order
+    # (index · P stays within int64 for tables of up to 2⁶³ / P rows)
+    size = index.size
+    keys = np.sort(index.astype(np.int64) * size + np.arange(size))
+    order, ordered = keys % size, keys // size
+    # each group starts where the sorted index changes
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    return ordered[starts].astype(np.int64, copy=False), np.add.reduceat(values[order], starts, axis=0)
+    return ordered[starts], np.add.reduceat(values[order], starts, axis=0)
 
 
 # ---------------------------------------------------------------------------
