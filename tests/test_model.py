@@ -9,6 +9,7 @@ from wdnumpy import layers
 from wdnumpy.gradcheck import check_layer, check_model
 from wdnumpy.layers import RowGrad
 from wdnumpy.losses import sigmoid
+from wdnumpy.tower import tower_backward
 
 
 def min_distance_to_relu_kink(model, batch):
@@ -275,3 +276,74 @@ def test_trace_names_every_intermediate_result(batch):
 def test_repr_is_a_parameter_table():
     text = repr(make_model())
     assert "deep.W1" in text and f"({make_model().deep_input_dim}, 6)" in text and f"{make_model().n_params:,}" in text
+
+
+def shared_table_model_and_batch(seed=0, dtype=np.float64):
+    """Single-valued fields of widths 3, 3, 2 around a bag: tables (a, b) and (c) are shared blocks."""
+    fields = [EmbeddingField("a", 4, 3), EmbeddingField("b", 6, 3), EmbeddingField("c", 5, 2),
+              EmbeddingField("bag", 7, 2, multivalent=True), EmbeddingField("d", 3, 2)]
+    rng = np.random.default_rng(seed)
+    n = 12
+    categorical = {f.name: rng.integers(0, f.vocab_size, n) for f in fields if not f.multivalent}
+    categorical["bag"] = sp.csr_matrix(rng.poisson(0.5, (n, 7)).astype(float))
+    batch = Batch(wide=sp.random(n, WIDE_DIM, density=0.3, format="csr", random_state=seed),
+                  categorical=categorical, continuous=rng.standard_normal((n, 2)), labels=rng.integers(0, 2, n))
+    return WideDeep(WIDE_DIM, fields, 2, hidden=(6,), seed=seed, dtype=dtype), batch
+
+
+def test_consecutive_single_valued_fields_of_one_width_share_a_table_of_views():
+    model, batch = shared_table_model_and_batch()
+    tables = [b for b in model.blocks if not isinstance(b, EmbeddingField)]
+    assert [[f.name for f in t.fields] for t in tables] == [["a", "b"], ["c"], ["d"]]
+    ab = tables[0]
+    assert ab.table.shape == (10, 3)
+    assert model.params["deep.embedding.a"].base is ab.table and model.params["deep.embedding.b"].base is ab.table
+    np.testing.assert_array_equal(ab.table[4:], model.params["deep.embedding.b"])
+    # the deep input is still each field's rows side by side, in field order
+    trace = model.trace(batch)
+    np.testing.assert_array_equal(trace.embeddings["b"], model.params["deep.embedding.b"][batch.categorical["b"]])
+    np.testing.assert_array_equal(trace.deep_input[:, 3:6], trace.embeddings["b"])
+    # writing through a named parameter changes the predictions
+    before = model.predict_proba(batch)
+    model.params["deep.embedding.b"][...] += 1.0
+    assert not np.allclose(model.predict_proba(batch), before)
+    # the dense parameters are views of one flat buffer
+    dense = [model.params[n] for n in ("bias", "deep.W1", "deep.b1", "deep.w_out")]
+    assert all(p.base is dense[0].base for p in dense) and dense[0].base.ndim == 1
+
+
+def test_shared_tables_pass_the_gradient_check_and_match_per_field_backwards():
+    model, batch = shared_table_model_and_batch(seed=1)
+    report = check_model(model, batch)
+    assert report.passed, report
+    z, cache = model._forward(batch, training=False, check=True)
+    dz = np.random.default_rng(2).standard_normal(z.shape)
+    grads = model.backward(dz, cache)
+    da, _ = tower_backward(model.tower, dz[:, None], cache.tower)
+    start = 0
+    for f, field_cache in zip(model.fields, cache.fields):  # the per-field route of the exercises
+        backward = layers.bag_embedding_backward if f.multivalent else layers.embedding_backward
+        expected = backward(da[:, start:start + f.dim], field_cache)
+        start += f.dim
+        got = grads[f"deep.embedding.{f.name}"]
+        np.testing.assert_array_equal(got.rows, expected.rows)
+        np.testing.assert_array_equal(got.values, expected.values)  # bit for bit: the same sums in the same order
+        assert got.shape == expected.shape == model.params[f"deep.embedding.{f.name}"].shape
+
+
+def test_replacing_a_shared_table_view_is_refused_with_the_way_to_assign():
+    model, batch = shared_table_model_and_batch()
+    model.params["deep.embedding.a"] = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"assign into the parameter.*\[\.\.\.\] = values"):
+        model.forward(batch)
+
+
+def test_a_copied_model_shares_its_own_buffers_and_predicts_the_same():
+    import copy
+    import pickle
+    model, batch = shared_table_model_and_batch()
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        np.testing.assert_array_equal(twin.predict_proba(batch), model.predict_proba(batch))
+        twin.params["deep.embedding.a"][...] = 0.0  # its own table, not the original's
+        assert not np.array_equal(twin.predict_proba(batch), model.predict_proba(batch))
+        assert twin.params["deep.embedding.a"].base is not model.params["deep.embedding.a"].base

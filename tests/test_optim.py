@@ -282,3 +282,58 @@ def test_the_paper_optimizer_memorizes_a_rare_cross_under_the_mean_loss(effect):
     assert abs(learned - effect) < 1.0, learned
     old = simulate_rare_cross(FTRL(alpha=0.5, beta=1.0, l1=1e-3), 1000, effect)
     assert abs(old) < 1.0, old  # the failure mode the settings fix; if it stops showing, the test shows nothing
+
+
+def shared_and_separate(rng):
+    """The same parameters twice: as views of one buffer (dense) and one table (rows), and as arrays of their own."""
+    flat, table = rng.standard_normal(11), rng.standard_normal((9, 2))
+    shared = {"a": flat[:6].reshape(2, 3), "b": flat[6:], "t1": table[:4], "t2": table[4:]}
+    separate = {name: value.copy() for name, value in shared.items()}
+    return shared, separate
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9), lambda: AdaGrad(0.1),
+                                  lambda: Adam(0.01), lambda: FTRL(0.5, l1=0.01)])
+def test_parameters_sharing_a_buffer_get_the_per_parameter_update_bit_for_bit(make):
+    rng = np.random.default_rng(0)
+    shared, separate = shared_and_separate(rng)
+    one, each = make(), make()
+    for step in range(4):
+        grads = {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal(5),
+                 "t1": RowGrad(np.array([0, 3]), rng.standard_normal((2, 2)), (4, 2)),
+                 "t2": RowGrad(np.array([1, 2, 4][:step + 1]), rng.standard_normal((min(step + 1, 3), 2)), (5, 2))}
+        one.step(shared, grads)
+        each.step(separate, grads)
+        for name in shared:
+            np.testing.assert_array_equal(shared[name], separate[name])
+    assert set(one.state) == set(shared)
+    for name in shared:
+        for key, value in one.state[name].items():
+            np.testing.assert_array_equal(value, each.state[name][key])
+            assert value.shape == shared[name].shape and value.base is not None  # a view of the buffer's state
+
+
+def test_shared_buffer_updates_in_one_call_and_falls_back_for_some_of_its_parameters():
+    rng = np.random.default_rng(1)
+    shared, separate = shared_and_separate(rng)
+    calls = []
+
+    class Counting(Adam):
+        def update(self, param, state, index, grad):
+            calls.append(param.shape)
+            super().update(param, state, index, grad)
+
+    grads = {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal(5),
+             "t1": RowGrad(np.array([1]), rng.standard_normal((1, 2)), (4, 2)),
+             "t2": RowGrad(np.array([0, 4]), rng.standard_normal((2, 2)), (5, 2))}
+    optimizer, reference = Counting(), Adam()
+    optimizer.step(shared, grads)
+    assert sorted(calls) == [(9, 2), (11,)]  # one call per buffer
+    calls.clear()
+    partial = {"a": grads["a"], "t2": grads["t2"]}  # only some of each buffer's parameters: one by one
+    optimizer.step(shared, partial)
+    assert sorted(calls) == [(2, 3), (5, 2)]
+    reference.step(separate, grads)
+    reference.step(separate, partial)
+    for name in shared:
+        np.testing.assert_array_equal(shared[name], separate[name])

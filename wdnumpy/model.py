@@ -18,6 +18,22 @@ The training interface is the one of CS231n's ``Solver``::
 
 and ``model.trace(batch)`` shows, by name, everything a forward pass computes.
 
+Shared buffers
+--------------
+Each parameter is a named array, but several of them are views into one
+buffer, so that a step needs fewer, larger NumPy calls (at Adult's shapes a
+call costs more than its arithmetic):
+
+- consecutive single-valued fields of equal width K share one table
+  (ΣV, K): ``params["deep.embedding.<field>"]`` is the field's block of rows.
+  The forward does one gather for all of them and the backward one
+  scatter-add, then hands each field the rows of its block;
+- ``bias`` and the tower's weights live in one flat buffer, so an optimizer
+  updates them all in one vectorised call (see :mod:`wdnumpy.optim`).
+
+The views are ordinary writable arrays: assign into them
+(``model.params[name][...] = values``), do not replace them.
+
 ``mode="wide"`` or ``mode="deep"`` keeps one part only (plus the bias); an
 *ensemble* is two such models trained apart (see :mod:`wdnumpy.ensemble`).
 Shapes follow the glossary in :mod:`wdnumpy.layers`.
@@ -45,6 +61,7 @@ class ModelCache(NamedTuple):
     wide: layers.SparseLinearCache | None   # None without a wide part
     fields: list                             # one embedding cache per field (deep part)
     tower: list                              # one cache per layer of the tower (deep part)
+    tables: tuple = ()                       # one embedding cache per shared table, over all its fields' ids
 
 
 @dataclass
@@ -109,8 +126,10 @@ class WideDeep:
     params : dict name → ndarray
         ``bias`` (1,); ``wide.w`` (D,); ``deep.embedding.<field>`` (V, K);
         ``deep.W<l>`` (H_in, H_out) and ``deep.b<l>`` (H_out,) for each hidden layer;
-        ``deep.w_out`` (H_L, 1).
+        ``deep.w_out`` (H_L, 1). Views into shared buffers (see the module docstring).
     tower : list of the deep part's layers (see :mod:`wdnumpy.tower`)
+    blocks : the deep input's pieces in field order: a :class:`SharedTable` of
+        consecutive single-valued fields of equal width, or a multivalent field
     """
 
     def __init__(self, wide_dim: int = 0, fields=(), n_continuous: int = 0, hidden=(100, 50),
@@ -149,6 +168,7 @@ class WideDeep:
         self.tower = build_tower(len(self.hidden), self.dropout) if self.uses_deep else []
         self.params: dict[str, np.ndarray] = {}
         self._init_params(np.random.default_rng(seed))
+        self.blocks = self._share_buffers()
         self._dropout_rng = np.random.default_rng((seed, 1))  # masks: the same seed gives the same masks
         self._id_dropout_rng = np.random.default_rng((seed, 2))  # which ids become the OOV id
 
@@ -221,6 +241,51 @@ class WideDeep:
                 fan_in = width
             self.params["deep.w_out"] = normal(np.sqrt(1.0 / fan_in), (fan_in, 1))
 
+    def _share_buffers(self) -> list:
+        """Move the initialised parameters into shared buffers and make ``params`` views of them.
+
+        Returns the deep input's blocks in field order (see the class docstring). The values,
+        the names and the order of ``params`` do not change.
+        """
+        blocks = []
+        for f in self.fields if self.uses_deep else ():
+            last = blocks[-1] if blocks else None
+            if f.multivalent:
+                blocks.append(f)
+            elif isinstance(last, SharedTable) and last.dim == f.dim:
+                last.fields.append(f)
+            else:
+                blocks.append(SharedTable([f], f.dim))
+        for block in blocks:
+            if isinstance(block, SharedTable):
+                names = [f"deep.embedding.{f.name}" for f in block.fields]
+                block.table = np.concatenate([self.params[n] for n in names])
+                block.offsets = np.cumsum([0] + [f.vocab_size for f in block.fields])
+                for n, start, stop in zip(names, block.offsets[:-1], block.offsets[1:]):
+                    self.params[n] = block.table[start:stop]
+        dense = [n for n in self.params if n == "bias" or n.startswith("deep.") and not n.startswith("deep.embedding.")]
+        buffer = np.concatenate([self.params[n].ravel() for n in dense])
+        start = 0
+        for n in dense:
+            shape = self.params[n].shape
+            self.params[n] = buffer[start:start + self.params[n].size].reshape(shape)
+            start += self.params[n].size
+        return blocks
+
+    def __setstate__(self, state: dict) -> None:
+        """After a copy or an unpickling, which keep no views: share the buffers again."""
+        self.__dict__.update(state)
+        self.blocks = self._share_buffers()
+
+    def _table(self, block: "SharedTable") -> np.ndarray:
+        """The shared table of ``block``, after checking that ``params`` still holds views of it."""
+        for f in block.fields:
+            if self.params[f"deep.embedding.{f.name}"].base is not block.table:
+                raise ValueError(f"params['deep.embedding.{f.name}'] was replaced by another array; the model "
+                                 "reads its shared table, so assign into the parameter instead: "
+                                 f"model.params['deep.embedding.{f.name}'][...] = values")
+        return block.table
+
     # -- forward and backward -----------------------------------------------
 
     def forward(self, batch: Batch, training: bool = False, check: bool = True) -> np.ndarray:
@@ -237,20 +302,38 @@ class WideDeep:
         n = self.check_batch(batch) if check else len(batch)
         p = self.params
         wide = deep = np.zeros(n, dtype=self.dtype)
-        wide_cache, field_caches, tower_caches = None, [], []
+        wide_cache, field_caches, tower_caches, table_caches = None, [], [], []
         if self.uses_wide:
             wide, wide_cache = layers.sparse_linear_forward(self._as_dtype(batch.wide), p["wide.w"])
         if self.uses_deep:
             pieces = []
-            for f in self.fields:
-                table, values = p[f"deep.embedding.{f.name}"], batch.categorical[f.name]
+            for block in self.blocks:
+                if isinstance(block, SharedTable):  # one gather for all the block's fields
+                    ids = []
+                    for f in block.fields:
+                        values = batch.categorical[f.name]
+                        rate = self.id_dropout_rate(f) if training else 0.0
+                        if rate:
+                            values = drop_ids(values, f.oov_id, rate, id_dropout_rng or self._id_dropout_rng)
+                        ids.append(values)
+                        field_caches.append(layers.EmbeddingCache(values, (f.vocab_size, f.dim)))
+                    # (N, F) ids into the shared table, flattened row by row: example n's fields side by side
+                    rows = (np.stack(ids, axis=1) + block.offsets[:-1]).ravel()
+                    out, cache = layers.embedding_forward(rows, self._table(block))
+                    table_caches.append(cache)
+                    out = out.reshape(n, len(block.fields) * block.dim)  # (N, F·K), the fields concatenated
+                    pieces.append(out)
+                    if record is not None:
+                        for j, f in enumerate(block.fields):
+                            record[f"embedding.{f.name}"] = out[:, j * block.dim:(j + 1) * block.dim]
+                    continue
+                f = block
+                values = batch.categorical[f.name]
                 rate = self.id_dropout_rate(f) if training else 0.0
                 if rate:
                     values = drop_ids(values, f.oov_id, rate, id_dropout_rng or self._id_dropout_rng)
-                if f.multivalent:
-                    out, cache = layers.bag_embedding_forward(self._as_dtype(values), table, f.pooling)
-                else:
-                    out, cache = layers.embedding_forward(values, table)
+                out, cache = layers.bag_embedding_forward(self._as_dtype(values), p[f"deep.embedding.{f.name}"],
+                                                          f.pooling)
                 pieces.append(out)
                 field_caches.append(cache)
                 if record is not None:
@@ -265,7 +348,7 @@ class WideDeep:
         z = wide + deep + p["bias"][0]
         if record is not None:
             record.update(wide_logit=wide, deep_logit_vector=deep)
-        return z, ModelCache(wide_cache, field_caches, tower_caches)
+        return z, ModelCache(wide_cache, field_caches, tower_caches, tuple(table_caches))
 
     def backward(self, dz: np.ndarray, cache: ModelCache) -> dict:
         """Gradients of every parameter from ∂L/∂z (N,) and the cache of the forward pass.
@@ -285,12 +368,28 @@ class WideDeep:
         if self.uses_deep:
             da, tower_grads = tower_backward(self.tower, dz[:, None], cache.tower)
             grads.update(tower_grads)
-            start = 0
-            for f, field_cache in zip(self.fields, cache.fields):
-                piece = da[:, start:start + f.dim]
-                start += f.dim
-                backward = layers.bag_embedding_backward if f.multivalent else layers.embedding_backward
-                grads[f"deep.embedding.{f.name}"] = backward(piece, field_cache)
+            start, tables, field_caches = 0, iter(cache.tables), iter(cache.fields)
+            for block in self.blocks:
+                if isinstance(block, SharedTable):  # one scatter-add for all the block's fields
+                    width = len(block.fields) * block.dim
+                    piece = da[:, start:start + width].reshape(-1, block.dim)  # (N·F, K), as the forward's rows
+                    whole = layers.embedding_backward(piece, next(tables))
+                    # the table's touched rows are sorted, so each field's rows are one run of them
+                    ends = np.searchsorted(whole.rows, block.offsets) if isinstance(whole, layers.RowGrad) else None
+                    for j, f in enumerate(block.fields):
+                        next(field_caches)
+                        start_row, stop_row = block.offsets[j], block.offsets[j + 1]
+                        if ends is None:  # a dense (ΣV, K) gradient (an exercise's embedding_backward may give one)
+                            grads[f"deep.embedding.{f.name}"] = whole[start_row:stop_row]
+                            continue
+                        first, last = ends[j], ends[j + 1]
+                        grads[f"deep.embedding.{f.name}"] = layers.RowGrad(
+                            whole.rows[first:last] - start_row, whole.values[first:last], (f.vocab_size, f.dim))
+                else:
+                    width = block.dim
+                    grads[f"deep.embedding.{block.name}"] = layers.bag_embedding_backward(
+                        da[:, start:start + width], next(field_caches))
+                start += width
         return {name: grads[name] for name in self.params}
 
     def loss(self, batch: Batch, training: bool = True, backward: bool = True, check: bool = True,
@@ -360,6 +459,24 @@ class WideDeep:
     def _as_dtype(self, X: sp.csr_matrix) -> sp.csr_matrix:
         """A sparse input in the model's dtype, so float32 models compute in float32."""
         return X if X.dtype == self.dtype else X.astype(self.dtype)
+
+
+class SharedTable:
+    """Consecutive single-valued fields of one width K whose embedding tables are blocks of one table.
+
+    fields : the fields, in order
+    dim : K
+    table : (ΣV, K) the shared table; ``params["deep.embedding.<field>"]`` is its block
+        ``table[offsets[j]:offsets[j + 1]]`` for the j-th field
+    offsets : (F + 1,) where each field's block starts, then the number of rows
+    """
+
+    def __init__(self, fields: list, dim: int):
+        self.fields, self.dim = fields, dim
+        self.table = self.offsets = None
+
+    def __repr__(self) -> str:
+        return f"SharedTable({', '.join(f.name for f in self.fields)}; K={self.dim})"
 
 
 def drop_ids(values, oov_id: int, rate: float, rng: np.random.Generator):
