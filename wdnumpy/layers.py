@@ -91,7 +91,7 @@ def sum_by_index(index: np.ndarray, values: np.ndarray):
     order, ordered = keys % size, keys // size
     # each group starts where the sorted index changes
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    return ordered[starts], np.add.reduceat(values[order], starts, axis=0)
+    return ordered[starts], np.add.reduceat(values.take(order, axis=0), starts, axis=0)  # take: values[order], faster
 
 
 # ---------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def embedding_forward(ids: np.ndarray, E: np.ndarray):
     out : (N, K), ``out[n] = E[ids[n]]``
     cache : EmbeddingCache(ids, table_shape)
     """
-    return E[ids], EmbeddingCache(ids, E.shape)
+    return E.take(ids, axis=0), EmbeddingCache(ids, E.shape)  # E[ids], in NumPy's faster spelling for rows
 
 
 def embedding_backward(dout: np.ndarray, cache):

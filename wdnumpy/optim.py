@@ -195,8 +195,11 @@ class SGD(Optimizer):
         if not self.momentum:
             param[index] -= self.lr * grad
             return
-        velocity = self.momentum * state["velocity"][index] - self.lr * grad
-        state["velocity"][index] = velocity
+        velocity = state["velocity"][index]  # a view for slice(None), a copy of the rows otherwise
+        velocity *= self.momentum
+        velocity -= self.lr * grad
+        if not isinstance(index, slice):
+            state["velocity"][index] = velocity
         param[index] += velocity
 
 
@@ -215,8 +218,10 @@ class AdaGrad(Optimizer):
 
     def update(self, param, state, index, grad):
         """``n ← n + g²``, ``w ← w − lr g / √n`` on the rows ``index``."""
-        accumulator = state["accumulator"][index] + grad * grad
-        state["accumulator"][index] = accumulator
+        accumulator = state["accumulator"][index]  # a view for slice(None), a copy of the rows otherwise
+        accumulator += grad * grad
+        if not isinstance(index, slice):
+            state["accumulator"][index] = accumulator
         param[index] -= self.lr * grad / np.sqrt(accumulator)
 
 
@@ -240,13 +245,19 @@ class Adam(Optimizer):
 
     def update(self, param, state, index, grad):
         """The moments of the rows ``index``, then their step, with t = ``self.steps``."""
-        m = self.beta1 * state["m"][index] + (1 - self.beta1) * grad
-        v = self.beta2 * state["v"][index] + (1 - self.beta2) * (grad * grad)
-        state["m"][index], state["v"][index] = m, v
+        m, v = state["m"][index], state["v"][index]  # views of the state for slice(None), copies of rows
+        m *= self.beta1  # in place: the same operations as β₁m + (1−β₁)g, without new arrays
+        m += (1 - self.beta1) * grad
+        v *= self.beta2
+        v += (1 - self.beta2) * (grad * grad)
+        if not isinstance(index, slice):
+            state["m"][index], state["v"][index] = m, v
         # m̂/(√v̂ + ε) with the bias corrections folded into two scalars (the same value, fewer array operations)
         correction = np.sqrt(1 - self.beta2 ** self.steps)
         step = self.lr * correction / (1 - self.beta1 ** self.steps)
-        param[index] -= step * m / (np.sqrt(v) + self.eps * correction)
+        update = step * m
+        update /= np.sqrt(v) + self.eps * correction
+        param[index] -= update
 
 
 def ftrl_update(w, z, n, g, alpha, beta, l1, l2):
