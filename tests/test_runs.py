@@ -1,0 +1,120 @@
+"""runs.py, in this process (the command line's tests run it in a new process, which a mutation tool does not
+see): train_and_evaluate's documented defaults and result, train_csv's split, log, dtype, early stopping and
+result. Everything trains on a few hundred rows for one epoch."""
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wdnumpy import datasets, runs
+from wdnumpy.features import Categorical, FeatureSpec, Numeric
+from wdnumpy.metrics import evaluate
+from wdnumpy.splits import split
+from wdnumpy.train import make_model, train
+
+ROOT = Path(__file__).resolve().parent.parent
+N_ROWS = 300
+
+
+@pytest.fixture(scope="module")
+def adult_dir(tmp_path_factory):
+    """The first rows of each Adult file, in a data directory of their own (loading them takes milliseconds)."""
+    folder = tmp_path_factory.mktemp("adult")
+    for part in ("train", "test"):
+        with gzip.open(ROOT / "data" / f"adult.{part}.csv.gz", "rt") as f:
+            lines = [next(f) for _ in range(N_ROWS + 1)]
+        with gzip.open(folder / f"adult.{part}.csv.gz", "wt") as f:
+            f.write("".join(lines))
+    return folder
+
+
+@pytest.fixture
+def small_adult(adult_dir, monkeypatch):
+    monkeypatch.setattr(runs, "load_adult", lambda split="train", data_dir=None: datasets.load_adult(split, adult_dir))
+    return adult_dir
+
+
+def test_train_and_evaluate_defaults_are_the_documented_ones(small_adult):
+    """data adult, seed 0, no dropout, no l2: the defaults of the signature give the same model as spelling them."""
+    model, _, result = runs.train_and_evaluate(epochs=1, hidden=(4,), batch_size=64)
+    spelled, _, spelled_result = runs.train_and_evaluate("adult", "wide_deep", epochs=1, batch_size=64, seed=0,
+                                                         optimizer="paper", hidden=(4,), embedding_dim=8,
+                                                         dropout=0.0, l2=0.0, id_dropout=0.0)
+    assert result["data"] == "adult" and result["seed"] == 0
+    for name in model.params:
+        np.testing.assert_array_equal(model.params[name], spelled.params[name], err_msg=name)
+    assert model.dropout == 0 and model.l2 == 0
+    assert result["auc"] == spelled_result["auc"]
+
+
+def test_train_and_evaluate_reports_the_documented_result(small_adult):
+    model, _, result = runs.train_and_evaluate(epochs=1, hidden=(4,), batch_size=64, optimizer="adam", seed=3)
+    for key in ("data", "model", "auc", "accuracy", "logloss", "seconds_per_epoch", "epochs", "params"):
+        assert key in result, key
+    assert result["params"] == model.n_params and result["optimizer"] == "adam" and result["seed"] == 3
+    assert result["model"] == "wide_deep" and result["epochs"] == 1
+
+
+def test_train_and_evaluate_uses_cross_buckets(small_adult):
+    _, spec, _ = runs.train_and_evaluate(epochs=1, hidden=(4,), cross_buckets=7, model="wide")
+    crosses = [c for c in spec.columns.values() if c.kind == "crossed"]
+    assert crosses and all(c.buckets == 7 for c in crosses)
+
+
+def test_train_and_evaluate_sends_every_line_to_log(small_adult, capsys):
+    lines = []
+    runs.train_and_evaluate(epochs=1, hidden=(4,), batch_size=64, log=lines.append)
+    assert capsys.readouterr().out == ""
+    assert any("training rows" in line for line in lines) and any("epoch 1" in line for line in lines)
+
+
+# -- train_csv on a small file --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ratings_csv(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    n = 200
+    color = rng.choice(["red", "green", "blue"], n)
+    x = rng.standard_normal(n)
+    label = (rng.random(n) < np.where(color == "red", 0.8, 0.2)).astype(int)
+    path = tmp_path_factory.mktemp("csv") / "ratings.csv"
+    path.write_text("color,x,timestamp,liked\n" + "".join(f"{c},{v:.4f},{i},{y}\n" for i, (c, v, y)
+                                                          in enumerate(zip(color, x, label))))
+    return path
+
+
+def small_spec():
+    return FeatureSpec([Categorical("color"), Numeric("x")], wide=["color"], embeddings={"color": 2},
+                       continuous=["x"])
+
+
+def test_train_csv_result_and_split_with_the_seed(ratings_csv):
+    model, spec, result = runs.train_csv(ratings_csv, small_spec(), label="liked", split_by=("random", None, 0.25),
+                                         epochs=1, hidden=(4,), batch_size=32, seed=5, optimizer="adam")
+    assert result["data"] == str(ratings_csv) and result["optimizer"] == "adam" and result["seed"] == 5
+    assert result["train_rows"] == 150 and result["test_rows"] == 50 and result["params"] == model.n_params
+    # the test rows are split(..., "random", fraction 0.25, seed 5)'s, scored by the documented metrics
+    from wdnumpy.csvfiles import load_csv
+    columns, labels = load_csv(ratings_csv, "liked")
+    _, _, test_columns, test_labels = split(columns, labels, "random", None, 0.25, 5)
+    expected = evaluate(test_labels, model.predict_proba(spec.transform(test_columns)))
+    for key, value in expected.items():
+        assert result[key] == value, key
+
+
+def test_train_csv_time_split_keeps_the_latest_rows_for_testing(ratings_csv):
+    model, spec, result = runs.train_csv(ratings_csv, small_spec(), label="liked",
+                                         split_by=("time", "timestamp", 0.1), epochs=1, hidden=(4,))
+    assert result["train_rows"] == 180 and result["test_rows"] == 20
+
+
+def test_train_csv_dtype_log_and_early_stopping(ratings_csv, capsys):
+    lines = []
+    model, _, result = runs.train_csv(ratings_csv, small_spec(), label="liked", epochs=30, hidden=(4,),
+                                      batch_size=32, dtype=np.float32, validation=0.3, patience=1, log=lines.append,
+                                      optimizer="sgd", lr=1e-6)
+    assert all(v.dtype == np.float32 for v in model.params.values())
+    assert capsys.readouterr().out == "" and any("epoch 1" in line for line in lines)
+    # a learning rate this small does not improve the validation AUC for long: patience 1 stops the run early
+    assert result["epochs"] < 30 and result["best_epoch"]["wide_deep"] >= 1

@@ -1,0 +1,97 @@
+"""serving.py's promises that test_simulate.py does not check: latency_table's pool per setting, rows per piece
+and percentiles (on a fake clock: no timing is measured), Table 2's header, and request_columns' draws."""
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+
+from wdnumpy import serving
+
+
+class CountingModel:
+    """A stand-in model: P = 0.5 for each row; records the thread of each call, and each call moves the fake
+    clock on: the k-th request of ``parts`` pieces takes k milliseconds."""
+
+    def __init__(self, clock, parts=1):
+        self.clock, self.parts = clock, parts
+        self.threads = set()
+        self.calls = 0
+        self.lock = threading.Lock()  # the pieces of a request may be scored at once
+
+    def predict_proba(self, batch):
+        with self.lock:
+            self.threads.add(threading.get_ident())
+            self.calls += 1
+            self.clock.now += ((self.calls - 1) // self.parts + 1) / 1000 / self.parts
+        return np.full(len(batch), 0.5)
+
+
+class FakeClock:
+    """perf_counter() in seconds, moved on only by CountingModel."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class IdentitySpec:
+    def transform(self, piece):
+        return piece["x"]
+
+
+def test_latency_table_scores_on_a_pool_of_that_many_threads(monkeypatch):
+    pools = []
+    real = serving.ThreadPoolExecutor
+
+    def pool(max_workers=None):
+        pools.append(max_workers)
+        return real(max_workers=max_workers)
+
+    monkeypatch.setattr(serving, "ThreadPoolExecutor", pool)
+    columns = {"x": np.arange(10.0)}
+    for threads in (1, 2):
+        clock = FakeClock()
+        monkeypatch.setattr(serving, "time", SimpleNamespace(perf_counter=clock))
+        model = CountingModel(clock)
+        (row,) = serving.latency_table(model, IdentitySpec(), columns, settings=(threads,), requests=20, warmup=2)
+        assert row["threads"] == threads and row["batch"] == -(-10 // threads)  # rows per piece, rounded up
+        if threads == 1:
+            assert model.threads == {threading.get_ident()}  # one part: scored in this thread
+        else:
+            assert threading.get_ident() not in model.threads  # the pieces go to the pool's threads
+    assert pools == [1, 2]
+
+
+def test_latency_table_rows_per_piece_and_percentiles_of_the_timed_requests(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(serving, "time", SimpleNamespace(perf_counter=clock))
+    model = CountingModel(clock, parts=3)
+    (row,) = serving.latency_table(model, IdentitySpec(), {"x": np.arange(7.0)}, settings=(3,), requests=100, warmup=5)
+    assert row["batch"] == 3 and row["threads"] == 3
+    times = np.arange(6, 106, dtype=float)  # requests 1..5 are the unrecorded warm-up
+    np.testing.assert_allclose([row["p50_ms"], row["mean_ms"], row["p99_ms"]],
+                               [np.percentile(times, 50), np.mean(times), np.percentile(times, 99)], rtol=1e-9)
+    assert row["p99_ms"] < times.max()  # the 99th percentile, not the slowest request
+
+
+def test_format_latency_table_has_table_2s_header():
+    text = serving.format_latency_table([{"batch": 1000, "threads": 1, "p50_ms": 1.94, "p99_ms": 2.06}])
+    header, row, cores = text.splitlines()
+    assert header.split("  ") == ["Batch size", "Number of threads", "p50 latency (ms)", "p99 latency (ms)"]
+    assert row.split() == ["1000", "1", "1.9", "2.1"] and cores.startswith("(os.cpu_count() = ")
+
+
+class ToyWorld:
+    n_apps = 3
+
+    def columns(self, user, app):
+        return {"user": user, "app": app}
+
+
+def test_request_columns_draws_every_app_with_the_seed():
+    one = serving.request_columns(ToyWorld(), user=4, n=300, seed=7)
+    assert np.array_equal(one["app"], serving.request_columns(ToyWorld(), user=4, n=300, seed=7)["app"])
+    assert not np.array_equal(one["app"], serving.request_columns(ToyWorld(), user=4, n=300, seed=8)["app"])
+    assert set(one["app"]) == {0, 1, 2} and np.all(one["user"] == 4) and len(one["app"]) == 300
