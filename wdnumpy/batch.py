@@ -226,7 +226,9 @@ def _as_csr(values):
 
 def _rows(values, rows):
     """``values[rows]``; a contiguous slice of a CSR matrix is cut directly from its arrays
-    (a view, and about twice as fast as SciPy's general indexing, which matters once per step)."""
+    (a view, and about twice as fast as SciPy's general indexing, which matters once per step),
+    and an array's rows at an index array are gathered by ``take`` (NumPy's fancy indexing of a
+    2-D array's rows is about 10× slower)."""
     if values is None:
         return None
     if isinstance(rows, slice) and rows.step in (None, 1) and sp.issparse(values) and values.format == "csr":
@@ -236,4 +238,6 @@ def _rows(values, rows):
         first, last = indptr[0], indptr[-1]
         return sp.csr_matrix((values.data[first:last], values.indices[first:last], indptr - first),
                              shape=(stop - start, values.shape[1]), copy=False)
+    if isinstance(values, np.ndarray) and isinstance(rows, np.ndarray) and rows.dtype.kind in "iu":
+        return values.take(rows, axis=0)
     return values[rows]

@@ -245,7 +245,7 @@ def bag_embedding_backward(dout: np.ndarray, cache):
     bags, scale = cache.bags, cache.scale
     row_of_entry = csr_row_of_entry(bags)
     weight = bags.data if scale is None else bags.data * scale[row_of_entry]
-    rows, values = sum_by_index(bags.indices, dout[row_of_entry] * weight[:, None])
+    rows, values = sum_by_index(bags.indices, dout.take(row_of_entry, axis=0) * weight[:, None])  # dout[row_of_entry]
     return RowGrad(rows, values.astype(dout.dtype, copy=False), cache.table_shape)
 
 
@@ -279,7 +279,7 @@ def affine_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray | None):
     """
     out = x @ W
     if b is not None:
-        out = out + b
+        out += b  # in place on the new product, not on an input
     return out, AffineCache(x, W, b is not None)
 
 

@@ -165,6 +165,20 @@ class Optimizer:
         return f"{type(self).__name__}({self._settings()}, steps={self.steps})"
 
 
+def rows_of(array: np.ndarray, index) -> np.ndarray:
+    """``array[index]``: a view for ``slice(None)``, a copy of the rows for an index array
+    (by ``take``: NumPy's fancy indexing of a 2-D array's rows is about 10× slower)."""
+    return array[index] if isinstance(index, slice) else array.take(index, axis=0)
+
+
+def subtract(param: np.ndarray, index, update: np.ndarray) -> None:
+    """``param[index] -= update`` in place, the rows gathered by :func:`rows_of`."""
+    if isinstance(index, slice):
+        param[index] -= update
+    else:
+        param[index] = rows_of(param, index) - update
+
+
 def _hyperparameter(name: str, value, low: float = 0.0, high: float = np.inf, low_open: bool = False,
                     high_open: bool = True) -> float:
     """``value`` as a float, or a ValueError naming ``name`` if it is not finite and in range."""
@@ -193,14 +207,14 @@ class SGD(Optimizer):
     def update(self, param, state, index, grad):
         """``v ← μ v − lr g``, ``w ← w + v`` on the rows ``index``."""
         if not self.momentum:
-            param[index] -= self.lr * grad
+            subtract(param, index, self.lr * grad)
             return
-        velocity = state["velocity"][index]  # a view for slice(None), a copy of the rows otherwise
+        velocity = rows_of(state["velocity"], index)
         velocity *= self.momentum
         velocity -= self.lr * grad
         if not isinstance(index, slice):
             state["velocity"][index] = velocity
-        param[index] += velocity
+        subtract(param, index, -velocity)
 
 
 class AdaGrad(Optimizer):
@@ -218,11 +232,11 @@ class AdaGrad(Optimizer):
 
     def update(self, param, state, index, grad):
         """``n ← n + g²``, ``w ← w − lr g / √n`` on the rows ``index``."""
-        accumulator = state["accumulator"][index]  # a view for slice(None), a copy of the rows otherwise
+        accumulator = rows_of(state["accumulator"], index)
         accumulator += grad * grad
         if not isinstance(index, slice):
             state["accumulator"][index] = accumulator
-        param[index] -= self.lr * grad / np.sqrt(accumulator)
+        subtract(param, index, self.lr * grad / np.sqrt(accumulator))
 
 
 class Adam(Optimizer):
@@ -245,7 +259,7 @@ class Adam(Optimizer):
 
     def update(self, param, state, index, grad):
         """The moments of the rows ``index``, then their step, with t = ``self.steps``."""
-        m, v = state["m"][index], state["v"][index]  # views of the state for slice(None), copies of rows
+        m, v = rows_of(state["m"], index), rows_of(state["v"], index)
         m *= self.beta1  # in place: the same operations as β₁m + (1−β₁)g, without new arrays
         m += (1 - self.beta1) * grad
         v *= self.beta2
@@ -257,7 +271,7 @@ class Adam(Optimizer):
         step = self.lr * correction / (1 - self.beta1 ** self.steps)
         update = step * m
         update /= np.sqrt(v) + self.eps * correction
-        param[index] -= update
+        subtract(param, index, update)
 
 
 def ftrl_update(w, z, n, g, alpha, beta, l1, l2):
@@ -329,7 +343,7 @@ class FTRL(Optimizer):
 
     def update(self, param, state, index, grad):
         """One FTRL-Proximal step of the coordinates ``index`` (:func:`ftrl_update`), in place."""
-        w, z, n = ftrl_update(param[index], state["z"][index], state["n"][index], grad,
+        w, z, n = ftrl_update(rows_of(param, index), rows_of(state["z"], index), rows_of(state["n"], index), grad,
                               self.alpha, self.beta, self.l1, self.l2)
         param[index], state["z"][index], state["n"][index] = w, z, n
 

@@ -133,12 +133,11 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
                 batch = rows.take(slice(first, first + batch_size))
                 with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported just below
                     loss, grads = model.loss(batch, check=False)  # the whole data set was checked above
-                step += 1
-                if not np.isfinite(loss):
-                    raise TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: the loss is {loss} "
-                                           "(try a smaller learning rate)")
-                total += loss * len(batch)
-                with np.errstate(over="ignore", invalid="ignore"):
+                    step += 1
+                    if not np.isfinite(loss):
+                        raise TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: the loss is "
+                                               f"{loss} (try a smaller learning rate)")
+                    total += loss * len(batch)
                     optimizer.step(model.params, grads)
             if show_progress:
                 done = min(n, block_start + block)
