@@ -128,7 +128,7 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
         # and never a shuffled copy of the whole data set in memory
         block = batch_size * STEPS_PER_BLOCK
         for block_start in range(0, n, block):
-            rows = data.take(order[block_start:block_start + block])
+            rows = wide_in_dtype(data.take(order[block_start:block_start + block]), model)
             for first in range(0, len(rows), batch_size):
                 batch = rows.take(slice(first, first + batch_size))
                 with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported just below
@@ -169,6 +169,14 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
         for k, v in best_params.items():
             model.params[k][...] = v
     return history
+
+
+def wide_in_dtype(rows: Batch, model) -> Batch:
+    """``rows`` with the wide part in the model's dtype, converted once per block of steps rather than
+    by the model at every step (the same matrix: SciPy's ``astype`` also sorts and merges each row's entries)."""
+    if model.uses_wide and rows.wide is not None and rows.wide.dtype != model.dtype:
+        rows.wide = rows.wide.astype(model.dtype)
+    return rows
 
 
 class EarlyStopping:
