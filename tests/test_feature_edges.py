@@ -130,3 +130,25 @@ def test_missing_values_and_empty_bags_in_a_spec():
     assert bags[2].indices.tolist() == [0]
     # each row: one city id, and one cross per (city, app) pair — none for the empty bag
     assert np.diff(batch.wide.indptr).tolist() == [1, 2, 2]
+
+
+# -- Hashed and Crossed: what their signatures and docstrings promise ---------------------------------------------
+
+def test_hashed_defaults_to_1000_buckets_reads_its_source_and_allows_one_bucket():
+    from wdnumpy.features import Hashed, stable_hash
+    col = Hashed("user_bucket", source="user")
+    assert Hashed("user").buckets == 1000 and col.source == "user"
+    values = np.array(["ann", "bob", "cy"])
+    ids = col.tokens({"user": values}).ids
+    np.testing.assert_array_equal(ids, (stable_hash(values) % np.uint64(1000)).astype(np.int64))
+    assert np.all(Hashed("x", buckets=1).tokens({"x": values}).ids == 0)  # buckets >= 1: one bucket is allowed
+    with pytest.raises(ValueError, match="buckets must be >= 1, got 0"):
+        Hashed("x", buckets=0)
+    with pytest.raises(ValueError, match="column 'user_bucket': unknown column 'user'"):
+        col.tokens({"name": values})
+
+
+def test_a_cross_without_an_oov_bucket_names_bucket_0_as_a_hash_bucket():
+    assert Crossed("a_x_b", ["a", "b"], buckets=8).value_name(0) == "hash bucket 0"
+    assert Crossed("a_x_b", ["a", "b"], buckets=8, oov_bucket=True).value_name(0) == "<unknown>"
+    assert Crossed("a_x_b", ["a", "b"], buckets=8, oov_bucket=True).value_name(3) == "hash bucket 3"

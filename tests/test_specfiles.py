@@ -116,3 +116,25 @@ def test_the_draft_picks_each_kind_from_the_values():
     spec = FeatureSpec.from_dict(draft)  # the draft is a valid spec as it is (notes are ignored)
     spec.fit(columns)
     assert spec.transform(columns).wide.shape[0] == n
+
+
+def test_the_draft_describes_the_columns_after_the_label_and_suggests_pairs():
+    columns = {"label": ["1", "0"] * 3, "city": ["a", "b", "c"] * 2, "empty": [""] * 6,
+               "genre": ["x", "y"] * 3, "age": ["30", "40", "50"] * 2}
+    draft = draft_spec(columns, label="label", embedding_dim=5)
+    assert [c["name"] for c in draft["columns"]] == ["city", "genre", "age"]
+    assert draft["embeddings"] == {"city": 5, "genre": 5} and draft["continuous"] == ["age"]
+    assert "Candidate pairs: city × genre" in draft["notes"][-1]
+
+
+def test_the_draft_keeps_a_vocabulary_of_exactly_max_vocabulary_values():
+    values = [f"v{i}" for i in range(MAX_VOCABULARY)]
+    assert draft_spec({"c": values})["columns"][0]["kind"] == "categorical"
+    assert draft_spec({"c": values + ["one more"]})["columns"][0]["kind"] == "hashed"
+
+
+def test_an_unreadable_spec_file_names_the_parse_error(tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=r"cannot read the spec \(JSONDecodeError: "):
+        load_spec(path)

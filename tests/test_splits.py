@@ -55,3 +55,17 @@ def test_train_holds_out_a_validation_fraction_and_reports_it():
     assert "valid_auc" in history.epochs[0] and history.best_epoch is not None
     with pytest.raises(ValueError, match="not both"):
         train(make_model(), big, "adam", epochs=1, valid=big, validation=0.1)
+
+
+def test_a_time_split_keeps_tied_rows_in_their_order():
+    """Ties keep the rows' order: among rows with the same time, the later rows are the test part."""
+    times = np.random.default_rng(0).integers(0, 3, 200).astype(float)
+    train_rows, test_rows = split_rows(200, 0.25, by="time", order_by=times)
+    in_order = np.argsort(times, kind="stable")
+    np.testing.assert_array_equal(test_rows, np.sort(in_order[150:]))
+    np.testing.assert_array_equal(train_rows, np.sort(in_order[:150]))
+
+
+def test_a_time_column_that_is_not_numeric_is_named_in_the_error():
+    with pytest.raises(ValueError, match="column 'when', row 1: 'noon' is not a number"):
+        split({"when": np.array(["1", "noon", "3"])}, None, by="time", column="when", test_fraction=0.3)
