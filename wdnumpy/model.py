@@ -377,7 +377,7 @@ class WideDeep:
                     # the table's touched rows are sorted, so each field's rows are one run of them
                     ends = np.searchsorted(whole.rows, block.offsets) if isinstance(whole, layers.RowGrad) else None
                     for j, f in enumerate(block.fields):
-                        next(field_caches)
+                        next(field_caches)  # the field's own cache serves a per-field backward (the exercises')
                         start_row, stop_row = block.offsets[j], block.offsets[j + 1]
                         if ends is None:  # a dense (ΣV, K) gradient (an exercise's embedding_backward may give one)
                             grads[f"deep.embedding.{f.name}"] = whole[start_row:stop_row]
