@@ -1,7 +1,7 @@
 """Speed and scale benchmarks (the README's performance table).
 
     python benchmarks/performance.py all          # every benchmark, each in its own process
-    python benchmarks/performance.py adult        # one of: adult, table-size, million, serving, out-of-core
+    python benchmarks/performance.py adult        # or table-size, million, float32, serving, out-of-core, threads
 
 Each benchmark prints its figures as one JSON line; ``all`` also writes
 benchmarks/results/performance.json and prints the Markdown table. Peak memory is the
@@ -57,6 +57,9 @@ def matmul_floor(model: WideDeep, batch_size: int, steps: int, repeats: int = 3)
 
 
 def bench_adult(args) -> dict:
+    """Epochs and the matrix-product floor in turn (5 of each), so that both meet the same load
+    on a shared machine; the ratio is the median of the per-pair ratios (and, less sensitive to
+    bursts of load, the fastest epoch over the fastest floor)."""
     from wdnumpy.datasets import adult_spec, load_adult
     train_columns, train_labels = load_adult("train")
     spec = adult_spec().fit(train_columns)
@@ -64,12 +67,57 @@ def bench_adult(args) -> dict:
     model = WideDeep(**spec.model_kwargs(), hidden=(100, 50), seed=0)
     optimizer = Adam()
     train(model, data.take(np.arange(2048)), optimizer, epochs=1, batch_size=256)  # warm up, allocate state
-    history = train(model, data, optimizer, epochs=5, batch_size=256, seed=0)
-    seconds = float(np.median(history.column("seconds")))
     steps = -(-len(data) // 256)
-    floor = matmul_floor(model, 256, steps)
+    epochs, floors = [], []
+    for epoch in range(5):
+        epochs.append(train(model, data, optimizer, epochs=1, batch_size=256, seed=epoch).column("seconds")[0])
+        floors.append(matmul_floor(model, 256, steps, repeats=1))
+    seconds, ratios = float(np.median(epochs)), np.array(epochs) / np.array(floors)
     return {"benchmark": "adult", "seconds_per_epoch": seconds, "examples_per_second": len(data) / seconds,
-            "matmul_floor_seconds": floor, "ratio_to_floor": seconds / floor}
+            "matmul_floor_seconds": float(np.median(floors)), "ratio_to_floor": float(np.median(ratios)),
+            "per_epoch_ratios": np.round(ratios, 2).tolist(), "ratio_of_minima": min(epochs) / min(floors)}
+
+
+def openblas_threads():
+    """(set, get) of the number of threads of the OpenBLAS bundled with NumPy, or None if not found."""
+    import ctypes
+    import glob
+    for path in glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*.so*")):
+        lib = ctypes.CDLL(path)
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                set_name, get_name = f"{prefix}_set_num_threads{suffix}", f"{prefix}_get_num_threads{suffix}"
+                if hasattr(lib, set_name):
+                    return getattr(lib, set_name), getattr(lib, get_name)
+    return None
+
+
+def bench_threads(args) -> dict:
+    """One and two BLAS threads in turn in one process (3 rounds): an Adult epoch (batch 256) and
+    the MLP's matrix products alone at batch 256 and 1024; medians and the 2-thread ÷ 1-thread ratios."""
+    from wdnumpy.datasets import adult_spec, load_adult
+    threads = openblas_threads()
+    if threads is None:
+        return {"benchmark": "threads", "error": "NumPy's OpenBLAS not found"}
+    set_threads, get_threads = threads
+    train_columns, train_labels = load_adult("train")
+    spec = adult_spec().fit(train_columns)
+    data = spec.transform(train_columns, train_labels)
+    model, optimizer = WideDeep(**spec.model_kwargs(), hidden=(100, 50), seed=0), Adam()
+    train(model, data.take(np.arange(2048)), optimizer, epochs=1, batch_size=256)
+    steps = -(-len(data) // 256)
+    seconds = {n: {"epoch": [], "products_256": [], "products_1024": []} for n in (1, 2)}
+    for round_ in range(3):
+        for n in (1, 2):
+            set_threads(n)
+            assert get_threads() == n
+            seconds[n]["epoch"].append(train(model, data, optimizer, epochs=1, seed=round_).column("seconds")[0])
+            seconds[n]["products_256"].append(matmul_floor(model, 256, steps, repeats=1))
+            seconds[n]["products_1024"].append(matmul_floor(model, 1024, steps // 4, repeats=1))
+    return {"benchmark": "threads",
+            **{f"{k}_{n}_threads": float(np.median(v)) for n in (1, 2) for k, v in seconds[n].items()},
+            **{f"{k}_2_over_1": float(np.median(np.array(seconds[2][k]) / np.array(seconds[1][k])))
+               for k in seconds[1]}}
 
 
 def click_model(hash_bits: int, dtype=np.float64) -> WideDeep:
@@ -103,6 +151,23 @@ def bench_million(args) -> dict:
     return {"benchmark": "million" + ("-float32" if args.float32 else ""), "dtype": np.dtype(dtype).name,
             "seconds_per_epoch": history.seconds_per_epoch, "examples_per_second": 1e6 / history.seconds_per_epoch,
             "test_auc": auc, "peak_memory_mb": peak_memory_mb()}
+
+
+def bench_float32(args) -> dict:
+    """The million-row epoch in float64 and then in float32 in one process, on the same rows."""
+    from clicklog import make_click_log
+    data = make_click_log(args.rows_million, hash_bits=20, seed=2)
+    test = make_click_log(100_000, hash_bits=20, seed=3)
+    out = {"benchmark": "float32"}
+    for dtype in (np.float64, np.float32):
+        model = click_model(20, dtype)
+        history = train(model, data, Adam(), epochs=1, batch_size=1024, seed=0)
+        name = np.dtype(dtype).name
+        out[f"{name}_seconds"] = history.seconds_per_epoch
+        out[f"{name}_test_auc"] = roc_auc(test.labels, model.predict_proba(test))
+    out["float64_over_float32"] = out["float64_seconds"] / out["float32_seconds"]
+    out["auc_difference"] = out["float32_test_auc"] - out["float64_test_auc"]
+    return out
 
 
 def bench_serving(args) -> dict:
@@ -172,14 +237,17 @@ def bench_out_of_core(args) -> dict:
 
 
 BENCHMARKS = {"adult": bench_adult, "table-size": bench_table_size, "million": bench_million,
-              "serving": bench_serving, "out-of-core": bench_out_of_core}
+              "float32": bench_float32, "serving": bench_serving, "out-of-core": bench_out_of_core,
+              "threads": bench_threads}
 
 
 def run_all(args) -> None:
     results = []
     for name, extra in [("adult", []), ("table-size", []), ("million", []), ("million", ["--float32"]),
-                        ("serving", []), ("out-of-core", ["--rows", str(args.rows)])]:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1") if name == "serving" else None
+                        ("float32", []), ("serving", []), ("out-of-core", ["--rows", str(args.rows)]),
+                        ("threads", [])]:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1") if name == "serving" else \
+            {"OPENBLAS_NUM_THREADS": "1", **os.environ}  # wdnumpy's default, unless the caller set one
         out = subprocess.run([sys.executable, __file__, name, *extra], capture_output=True, text=True, env=env)
         if out.returncode:
             print(out.stderr, file=sys.stderr)
@@ -197,6 +265,7 @@ def main() -> int:
     parser.add_argument("benchmark", choices=[*BENCHMARKS, "all"])
     parser.add_argument("--float32", action="store_true", help="million: train in float32")
     parser.add_argument("--rows", type=int, default=10_000_000, help="out-of-core: rows in the CSV")
+    parser.add_argument("--rows-million", type=int, default=1_000_000, help="float32: rows of the click log")
     parser.add_argument("--workdir", help="out-of-core: where to write the CSV (default: the temp folder)")
     args = parser.parse_args()
     if args.benchmark == "all":
