@@ -60,3 +60,18 @@ def test_check_layer_catches_a_wrong_backward():
     assert not report.passed
     with pytest.raises(ValueError, match="gradients"):
         gradcheck.check_layer(forward, lambda d, c: (d, d), {"x": np.ones(3)}, wrt="x")
+
+
+def test_check_gradients_uses_the_bound_it_is_given():
+    x = np.array([0.3, -1.2])
+    analytic = {"x": 2 * x + 1e-8}  # a gradient off by 1e-8: within the default bound, not within 1e-12
+    report = gradcheck.check_gradients(lambda: float(np.sum(x ** 2)), {"x": x}, analytic)
+    assert report.passed and report.bound == gradcheck.DEFAULT_BOUND
+    strict = gradcheck.check_gradients(lambda: float(np.sum(x ** 2)), {"x": x}, analytic, bound=1e-12)
+    assert not strict.passed and strict.bound == 1e-12
+
+
+def test_numerical_gradient_refuses_an_array_it_cannot_perturb_in_place():
+    x = np.zeros((3, 4)).T  # a transposed view: reshape(-1) would be a copy
+    with pytest.raises(ValueError, match="numerical_gradient needs a contiguous array it can perturb in place"):
+        gradcheck.numerical_gradient(lambda: float(np.sum(x)), x)

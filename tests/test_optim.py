@@ -337,3 +337,12 @@ def test_shared_buffer_updates_in_one_call_and_falls_back_for_some_of_its_parame
     reference.step(separate, partial)
     for name in shared:
         np.testing.assert_array_equal(shared[name], separate[name])
+
+
+def test_hyperparameter_ranges_are_named_with_their_brackets():
+    with pytest.raises(ValueError, match=r"momentum must be a finite number in \[0, 1\), got -1"):
+        SGD(momentum=-1)
+    with pytest.raises(ValueError, match=r"beta2 must be a finite number in \[0, 1\), got 1"):
+        Adam(beta2=1.0)
+    with pytest.raises(ValueError, match=r"learning rate must be a finite number in \(0, inf\), got 0"):
+        SGD(lr=0)
