@@ -77,3 +77,22 @@ def test_an_ensemble_is_explained_when_its_rule_adds_logits(combine):
         assert magnitudes == sorted(magnitudes, reverse=True) and e.wide
         deep_terms.append(e.deep)
     assert any(deep_terms)  # both members take part (a row whose ReLUs are all off has a deep term of 0)
+
+
+def test_a_row_past_the_end_is_refused():
+    spec = fitted_spec()
+    model = make_model("wide", spec, hidden=(3,), seed=0)
+    with pytest.raises(ValueError, match=r"row must lie in \[0, 4\), got 4"):
+        explain(model, spec, ROWS, row=4)
+
+
+def test_the_printed_explanation_names_each_term_and_aligns_the_numbers():
+    from wdnumpy.explain import Explanation
+    long_name = "native_country=United-States × occupation=Exec-managerial"
+    e = Explanation(bias=-1.0, wide=[(long_name, 0.5), ("city=oslo", -0.25)], deep=0.125, logit=-0.625)
+    lines = str(e).splitlines()
+    assert [line.split("  ")[0].rstrip() for line in lines] == [
+        "bias", "wide: " + long_name, "wide: city=oslo", "deep part logit", "= logit"]
+    starts = {line.index(sign) for line, sign in zip(lines, "-+-+-")}
+    assert starts == {len("wide: " + long_name) + 2}  # one column of numbers, after the longest name
+    assert lines[-1].endswith("P(Y=1) = 0.3486")
