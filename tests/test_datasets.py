@@ -223,3 +223,27 @@ def test_the_paper_optimizer_memorizes_niche_pairs():
     assert np.corrcoef(weight, effect)[0, 1] > 0.75
     assert np.sum(weight * effect) / np.sum(effect ** 2) > 0.45  # measured 0.65 on this seed
     assert np.all(report["weight"][report["train_count"] == 0] == 0)
+
+
+def test_app_store_defaults_are_the_documented_sizes():
+    import inspect
+    defaults = {k: p.default for k, p in inspect.signature(make_app_store).parameters.items()}
+    assert (defaults["n_train"], defaults["n_test"], defaults["n_users"], defaults["n_apps"]) == \
+        (400_000, 20_000, 50_000, 100)
+
+
+def test_the_specs_embedding_widths_are_whole_numbers():
+    from wdnumpy.datasets import cold_start_spec
+    assert cold_start_spec().embeddings == {"installed": 8, "impression": 8, "impression_category": 4,
+                                            "user_country": 4, "user_id": 8}
+    odd = app_store_spec(9).embeddings
+    assert odd["user_country"] == 4 and all(isinstance(v, int) for v in odd.values())
+
+
+def test_drift_refuses_negative_new_apps_and_a_share_outside_0_1():
+    from wdnumpy.datasets import make_app_world
+    world = make_app_world(n_users=20, n_apps=6, n_categories=2, n_niche=2)
+    for kwargs in ({"new_apps": -1}, {"shifted_users": 1.5}, {"shifted_users": -0.1}):
+        with pytest.raises(ValueError, match="new_apps must be >= 0 and shifted_users lie in"):
+            world.drift(1, **kwargs)
+    assert world.drift(1, new_apps=0, shifted_users=1.0).n_apps == 6
