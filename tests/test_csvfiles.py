@@ -93,3 +93,9 @@ def test_labels_point_to_the_fix(tmp_path):
         load_csv(path, "rating", positive="5")
     columns, labels = load_csv(path, "rating", threshold=4)
     assert labels.tolist() == [1.0, 0.0, 0.0] and list(columns) == ["user"]
+
+
+def test_a_label_that_is_not_0_or_1_says_how_to_make_it_binary():
+    with pytest.raises(ValueError, match=r"label column 'stars', row 1: '4' is not 0 or 1 "
+                                         r"\(give positive= or threshold= to turn it into a binary label\)"):
+        binary_labels(["1", "4"], "stars")

@@ -152,3 +152,17 @@ def test_a_cross_without_an_oov_bucket_names_bucket_0_as_a_hash_bucket():
     assert Crossed("a_x_b", ["a", "b"], buckets=8).value_name(0) == "hash bucket 0"
     assert Crossed("a_x_b", ["a", "b"], buckets=8, oov_bucket=True).value_name(0) == "<unknown>"
     assert Crossed("a_x_b", ["a", "b"], buckets=8, oov_bucket=True).value_name(3) == "hash bucket 3"
+
+
+def test_boundaries_must_increase_strictly_and_a_column_needs_its_kind():
+    from wdnumpy.features import column_from_dict
+    with pytest.raises(ValueError, match="boundaries must be a non-empty increasing list"):
+        Bucketized("b", source="x", boundaries=[1, 1, 2])
+    with pytest.raises(ValueError, match="unknown column kind None"):
+        column_from_dict({"name": "x"})
+
+
+def test_the_separator_warning_points_at_the_code_that_fitted_the_column():
+    with pytest.warns(UserWarning, match="did you mean separator=';'") as record:
+        Multivalent("apps").fit({"apps": ["a;b", "c;d", "e"]})
+    assert record[0].filename == __file__
