@@ -1,0 +1,53 @@
+"""retraining.py and simulate.serve at their documented edges, on tiny inputs: the gate accepts predictions of
+exactly 0 or 1 and a log loss exactly ``tolerance`` above serving's, train_curve seeds each epoch with
+seed + epoch, the daily table's header, and serve allows every slot to explore."""
+import numpy as np
+
+from conftest import make_batch, make_fields
+from wdnumpy import WideDeep
+from wdnumpy.datasets import make_app_world
+from wdnumpy.metrics import log_loss
+from wdnumpy.retraining import dry_run, format_daily_table, train_curve
+from wdnumpy.simulate import oracle, serve
+from wdnumpy.train import train
+
+
+def test_the_gate_accepts_predictions_of_exactly_0_and_1():
+    labels = np.array([0.0, 1.0, 1.0, 0.0])
+    p = np.array([0.0, 1.0, 0.75, 0.25])
+    gate = dry_run(p, p, labels)
+    assert gate["promote"] and gate["reasons"] == [] and gate["candidate"] is not None
+
+
+def test_the_gate_promotes_a_log_loss_exactly_tolerance_above_serving():
+    labels = np.array([0.0, 1.0, 1.0, 0.0])
+    serving = np.array([0.2, 0.8, 0.6, 0.3])
+    gate = dry_run(serving, serving, labels, tolerance=0.0)  # the same model: equal AUC and log loss
+    assert gate["promote"] and gate["candidate"] == gate["serving"]
+
+
+def test_train_curve_trains_each_epoch_with_seed_plus_epoch():
+    batch = make_batch(0)
+    kwargs = dict(wide_dim=11, fields=make_fields(), n_continuous=2, hidden=(6, 4), seed=1, dropout=0.5)
+    model, again = WideDeep(**kwargs), WideDeep(**kwargs)
+    curve = train_curve(model, batch, batch, batch.labels, "adam", epochs=3, seed=7)
+    expected = []
+    for epoch in range(3):
+        train(again, batch, "adam", epochs=1, seed=7 + epoch)
+        expected.append(log_loss(batch.labels, again.predict_proba(batch)))
+    assert curve == expected
+    for name in model.params:
+        np.testing.assert_array_equal(model.params[name], again.params[name])
+
+
+def test_the_daily_table_header():
+    header = format_daily_table([]).splitlines()[0]
+    for title in ("day", "apps", "rows", "scratch AUC / loss", "warm AUC / loss", "epoch-1 loss s / w",
+                  "steps to target s / w", "serving AUC", "gate"):
+        assert f" {title}" in f" {header}", title
+
+
+def test_serve_allows_every_slot_to_explore():
+    world = make_app_world(n_users=30, n_apps=20, seed=3)
+    log = serve(world, np.arange(5), oracle, k=3, n_candidates=10, n_explore=2, explore_slots=3, seed=0)
+    assert len(log) == 15 and sorted(set(log.position.tolist())) == [0, 1, 2]
