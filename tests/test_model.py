@@ -347,3 +347,12 @@ def test_a_copied_model_shares_its_own_buffers_and_predicts_the_same():
         twin.params["deep.embedding.a"][...] = 0.0  # its own table, not the original's
         assert not np.array_equal(twin.predict_proba(batch), model.predict_proba(batch))
         assert twin.params["deep.embedding.a"].base is not model.params["deep.embedding.a"].base
+
+
+def test_the_towers_gradients_are_those_of_its_parameters_only():
+    """The output layer is an Affine without bias: the tower's gradients name exactly the layers' parameters."""
+    model, batch = make_model(), make_batch()
+    z, cache = model._forward(batch, training=False, check=True)
+    _, grads = tower_backward(model.tower, np.ones((len(z), 1)), cache.tower)
+    names = {n for layer in model.tower for n in getattr(layer, "param_names", ())}
+    assert set(grads) == names and "deep.w_out" in names and None not in grads
