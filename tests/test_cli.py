@@ -275,3 +275,53 @@ def test_a_run_equals_the_documented_library_calls_with_the_same_settings(train_
     assert list(model.params) == list(expected.params)
     for name, value in expected.params.items():
         np.testing.assert_array_equal(model.params[name], value, err_msg=name)
+
+
+# -- help, fractions, the spec command and the summary line, in this process ----------------------------------
+
+def help_of(capsys, *args):
+    code, out, _ = run_here(capsys, *args, "--help")
+    assert code == 0
+    return " ".join(out.split())  # argparse wraps lines to the terminal's width
+
+
+def test_help_describes_the_commands_and_options(capsys):
+    assert "train on a bundled data set or your own CSV and report test metrics" in help_of(capsys)
+    train_help = help_of(capsys, "train")
+    for text in ("--positive VALUE label value that counts as 1", "--threshold T label 1 where the value is >= T",
+                 "--spec FILE feature spec file (.json or .toml; see `spec` to draft one)",
+                 "--lr LR learning rate (default: the optimizer's)",
+                 "--l2 L2 L2 penalty on the deep weights (default 0)"):
+        assert text in train_help, text
+    for command in ("predict", "explain", "spec"):
+        assert "--csv FILE" in help_of(capsys, command), command
+    assert "days of retraining (the last one's candidate is trained with a diverging learning rate)" in \
+        help_of(capsys, "experiment")
+
+
+def test_fractions_lie_strictly_between_0_and_1_and_none_means_no_hidden_layer(capsys):
+    from wdnumpy.cli import hidden_widths
+    for value in ("0", "1"):
+        code, _, stderr = run_here(capsys, "train", "--validation", value)
+        assert code == 2 and "expected a fraction strictly between 0 and 1" in stderr
+    assert hidden_widths("none") == hidden_widths(" None ") == hidden_widths("") == ()
+
+
+def test_spec_drafts_with_the_embedding_dim_and_exits_0(tmp_path, capsys):
+    code, out, _ = run_here(capsys, "spec", "--csv", str(adult_rows(tmp_path, n=20)), "--label", "income_bracket",
+                            "--embedding-dim", "5")
+    assert code == 0
+    draft = json.loads(out)
+    assert draft["embeddings"] and set(draft["embeddings"].values()) == {5}
+
+
+def test_train_reports_the_test_metrics_and_keeps_stdout_for_json(small_adult, monkeypatch, capsys):
+    monkeypatch.setattr(runs, "load_adult", lambda split="train", data_dir=None: small_adult[split])
+    code, out, stderr = run_here(capsys, "train", "--data", "adult", "--epochs", "1", "--hidden", "4")
+    assert code == 0
+    summary = [line for line in out.splitlines() if line.startswith("test: ")]
+    assert len(summary) == 1 and all(f"{k} " in summary[0] for k in ("auc", "accuracy", "logloss"))
+    code, out, stderr = run_here(capsys, "train", "--data", "adult", "--epochs", "1", "--hidden", "4", "--json")
+    assert code == 0 and "epoch 1" in stderr
+    (line,) = out.strip().splitlines()  # only the JSON result on standard output
+    assert json.loads(line)["data"] == "adult"
