@@ -64,7 +64,7 @@ def test_long_fields_are_read_up_to_the_limit(tmp_path):
     long_value = "x" * 200_000
     columns = read_csv(write(tmp_path, "long.csv", f"id,text\n1,{long_value}\n"))
     assert columns["text"][0] == long_value
-    with pytest.raises(ValueError, match=r"line 2: a field is longer than"):
+    with pytest.raises(ValueError, match=rf"line 2: a field is longer than {MAX_FIELD_CHARS:,} characters"):
         read_csv(write(tmp_path, "huge.csv", "id,text\n1," + "y" * (MAX_FIELD_CHARS + 1) + "\n"))
     import csv
     assert csv.field_size_limit() == 131072  # the process-wide limit is restored
@@ -99,3 +99,8 @@ def test_a_label_that_is_not_0_or_1_says_how_to_make_it_binary():
     with pytest.raises(ValueError, match=r"label column 'stars', row 1: '4' is not 0 or 1 "
                                          r"\(give positive= or threshold= to turn it into a binary label\)"):
         binary_labels(["1", "4"], "stars")
+
+
+def test_chunks_of_one_row(tmp_path):
+    chunks = list(iter_csv(write(tmp_path, "c.csv", "a,b\n1,2\n3,4\n"), chunk_rows=1))
+    assert [chunk["a"].tolist() for chunk in chunks] == [["1"], ["3"]]

@@ -166,3 +166,8 @@ def test_the_separator_warning_points_at_the_code_that_fitted_the_column():
     with pytest.warns(UserWarning, match="did you mean separator=';'") as record:
         Multivalent("apps").fit({"apps": ["a;b", "c;d", "e"]})
     assert record[0].filename == __file__
+
+
+def test_a_spec_without_continuous_columns_gives_no_continuous_matrix():
+    spec = FeatureSpec([Categorical("c")], wide=["c"], embeddings={"c": 2}).fit({"c": ["a", "b"]})
+    assert spec.transform({"c": ["a", "z"]}).continuous is None

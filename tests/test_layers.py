@@ -181,3 +181,13 @@ def test_forward_and_backward_leave_dout_and_inputs_untouched(name, rng):
     for result in results if isinstance(results, tuple) else (results,):
         if isinstance(result, np.ndarray):
             assert not np.shares_memory(result, dout), "a gradient aliases dout"
+
+
+def test_mean_pooling_takes_bags_of_integer_counts():
+    """``bags``' entries are how often each id occurs: integer counts work, and an empty bag pools to 0."""
+    import scipy.sparse as sparse
+    from wdnumpy.layers import bag_embedding_forward
+    E = np.arange(8, dtype=np.float32).reshape(4, 2)
+    bags = sparse.csr_matrix(np.array([[1, 3, 0, 0], [0, 0, 0, 0]]))
+    out, _ = bag_embedding_forward(bags, E, "mean")
+    np.testing.assert_array_equal(out, [[1.5, 2.5], [0.0, 0.0]])
