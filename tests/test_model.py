@@ -356,3 +356,9 @@ def test_the_towers_gradients_are_those_of_its_parameters_only():
     _, grads = tower_backward(model.tower, np.ones((len(z), 1)), cache.tower)
     names = {n for layer in model.tower for n in getattr(layer, "param_names", ())}
     assert set(grads) == names and "deep.w_out" in names and None not in grads
+
+
+def test_bag_ids_out_of_range_are_named_as_integers():
+    from wdnumpy import bags_from_lists
+    with pytest.raises(ValueError, match=r"bag ids must lie in \[0, 3\), got values from -1 to 4$"):
+        bags_from_lists([[0, -1], [], [4]], 3)
