@@ -251,6 +251,9 @@ def test_metadata_nested_100000_deep_is_refused_naming_the_file(work, tmp_path):
     del meta["metadata"]
     deep = json.dumps(meta)[:-1] + ', "metadata": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}"
     refused(write_model(tmp_path / "deep.npz", arrays, deep), r"nests 100,002 levels deep")
+    # objects count as much as lists: 100 levels of {"a": ...} alone are refused the same way
+    objects = json.dumps(meta)[:-1] + ', "metadata": ' + '{"a": ' * 100 + "0" + "}" * 100 + "}"
+    refused(write_model(tmp_path / "objects.npz", arrays, objects), r"nests 101 levels deep")
 
 
 # -- sizes declared in a tiny file: refused from the headers, before anything is allocated -------------------
