@@ -191,3 +191,11 @@ def test_mean_pooling_takes_bags_of_integer_counts():
     bags = sparse.csr_matrix(np.array([[1, 3, 0, 0], [0, 0, 0, 0]]))
     out, _ = bag_embedding_forward(bags, E, "mean")
     np.testing.assert_array_equal(out, [[1.5, 2.5], [0.0, 0.0]])
+
+
+def test_dropout_with_probability_0_is_the_identity_even_in_training():
+    from wdnumpy.layers import dropout_backward, dropout_forward
+    x = np.arange(6.0).reshape(2, 3)
+    out, cache = dropout_forward(x, 0.0, training=True)  # nothing to draw: no generator needed
+    np.testing.assert_array_equal(out, x)
+    np.testing.assert_array_equal(dropout_backward(np.ones_like(x), cache), np.ones_like(x))
