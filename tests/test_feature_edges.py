@@ -171,3 +171,21 @@ def test_the_separator_warning_points_at_the_code_that_fitted_the_column():
 def test_a_spec_without_continuous_columns_gives_no_continuous_matrix():
     spec = FeatureSpec([Categorical("c")], wide=["c"], embeddings={"c": 2}).fit({"c": ["a", "b"]})
     assert spec.transform({"c": ["a", "z"]}).continuous is None
+
+
+def test_a_value_that_standardises_to_infinity_names_its_row():
+    col = Numeric("x", normalization="standard").fit({"x": np.array([0.0, 1e-10])})  # std 5e-11
+    with pytest.raises(ValueError, match=r"column 'x', row 2: 1e\+300 standardises to inf; rescale the column"):
+        col.values({"x": np.array([0.0, 1.0, 1e300])})
+
+
+def test_crossed_tokens_are_out_of_vocabulary_when_either_side_is():
+    """cross_tokens: ids left at 0, oov None when neither side has OOV tokens, else either side's."""
+    from wdnumpy.features import Tokens, cross_tokens
+    keys = np.arange(1, 4, dtype=np.uint64)
+    a = Tokens.single(np.array([1, 2, 3]), keys)
+    b = Tokens.single(np.array([1, 0, 2]), keys + np.uint64(10), oov=np.array([False, True, False]))
+    plain = cross_tokens(a, a)
+    assert plain.oov is None and plain.ids.dtype == np.int64 and np.all(plain.ids == 0)
+    np.testing.assert_array_equal(cross_tokens(a, b).oov, [False, True, False])
+    np.testing.assert_array_equal(cross_tokens(b, a).oov, [False, True, False])
