@@ -653,3 +653,16 @@ def test_the_feature_spec_fixture_matches_the_model(work):
     model, spec, _ = io.load_model(work / "m.npz")
     assert isinstance(spec, FeatureSpec) and model.wide_dim == spec.wide_dim == 21
     assert io.load_model(work / "e.npz")[0].combine == "mean_logit"
+
+
+def test_metadata_that_is_not_json_says_so(tmp_path):
+    path = tmp_path / "model.npz"
+    NOT_MODELS["metadata not JSON"](path)
+    refused(path, r"not a wdnumpy model file \(its __meta__ record is not JSON\)$")
+
+
+def test_a_model_file_without_metadata_loads_with_empty_metadata(work, tmp_path):
+    arrays, meta = contents(work / "m.npz")
+    del meta["metadata"]
+    _, _, metadata = io.load_model(write_model(tmp_path / "bare.npz", arrays, meta))
+    assert metadata == {}

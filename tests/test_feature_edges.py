@@ -189,3 +189,10 @@ def test_crossed_tokens_are_out_of_vocabulary_when_either_side_is():
     assert plain.oov is None and plain.ids.dtype == np.int64 and np.all(plain.ids == 0)
     np.testing.assert_array_equal(cross_tokens(a, b).oov, [False, True, False])
     np.testing.assert_array_equal(cross_tokens(b, a).oov, [False, True, False])
+
+
+def test_a_cross_needs_a_bucket_besides_its_oov_bucket():
+    with pytest.raises(ValueError, match="column 'a_x_b': buckets must be >= 1, got 0"):
+        Crossed("a_x_b", ["a", "b"], buckets=0)
+    with pytest.raises(ValueError, match="column 'a_x_b': buckets must be >= 2, got 1"):
+        Crossed("a_x_b", ["a", "b"], buckets=1, oov_bucket=True)
