@@ -51,3 +51,42 @@ def test_serve_allows_every_slot_to_explore():
     world = make_app_world(n_users=30, n_apps=20, seed=3)
     log = serve(world, np.arange(5), oracle, k=3, n_candidates=10, n_explore=2, explore_slots=3, seed=0)
     assert len(log) == 15 and sorted(set(log.position.tolist())) == [0, 1, 2]
+
+
+class Stop(Exception):
+    pass
+
+
+def test_daily_retraining_without_a_start_runs_the_experiment_with_its_setup_and_seed(monkeypatch):
+    from wdnumpy import retraining
+    from wdnumpy.simulate import Setup
+    calls = []
+
+    def experiment(setup, seed):
+        calls.append((setup, seed))
+        raise Stop  # the rest is the retraining that test_simulate.py runs on a small setup
+
+    monkeypatch.setattr(retraining, "ab_experiment", experiment)
+    setup = Setup(users=50, apps=20)
+    try:
+        retraining.daily_retraining(setup, days=1, seed=9)
+    except Stop:
+        pass
+    assert calls == [(setup, 9)]
+
+
+def test_the_experiment_serves_k_slots_as_its_setup_says(monkeypatch):
+    from wdnumpy import simulate
+    calls = []
+
+    def serve(world, users, scorer, **kwargs):
+        calls.append(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(simulate, "serve", serve)
+    setup = simulate.Setup(users=50, apps=20, k=3, candidates=12, explore=2)
+    try:
+        simulate.ab_experiment(setup, seed=1)
+    except Stop:
+        pass
+    assert calls and calls[0]["k"] == 3 and calls[0]["n_candidates"] == 12 and calls[0]["n_explore"] == 2
