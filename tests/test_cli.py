@@ -325,3 +325,22 @@ def test_train_reports_the_test_metrics_and_keeps_stdout_for_json(small_adult, m
     assert code == 0 and "epoch 1" in stderr
     (line,) = out.strip().splitlines()  # only the JSON result on standard output
     assert json.loads(line)["data"] == "adult"
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path, monkeypatch):
+    """`... | head -1`: writing to a closed pipe exits 0, and standard output then goes to the null device so
+    that the interpreter's final flush stays quiet."""
+    import os
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError
+
+        def flush(self):
+            raise BrokenPipeError
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["spec", "--csv", str(adult_rows(tmp_path, n=3))]) == 0
+    replaced = sys.stdout
+    assert getattr(replaced, "name", None) == os.devnull
+    replaced.close()
