@@ -196,3 +196,39 @@ def test_a_cross_needs_a_bucket_besides_its_oov_bucket():
         Crossed("a_x_b", ["a", "b"], buckets=0)
     with pytest.raises(ValueError, match="column 'a_x_b': buckets must be >= 2, got 1"):
         Crossed("a_x_b", ["a", "b"], buckets=1, oov_bucket=True)
+
+
+# -- the documented hashes: a saved model's ids depend on them staying exactly these ----------------------------
+
+def splitmix64_finaliser(z: int) -> int:
+    """SplitMix64's finaliser (Steele, Lea and Flood 2014; Vigna's splitmix64.c), on Python integers."""
+    mask = (1 << 64) - 1
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return z ^ (z >> 31)
+
+
+def test_mix64_is_splitmix64s_finaliser():
+    from wdnumpy.features import mix64
+    golden = 0x9E3779B97F4A7C15
+    assert splitmix64_finaliser(golden) == 0xE220A8397B1DCDAF  # splitmix64.c's first output from seed 0
+    x = np.array([0, 1, 2, golden, 2 ** 63, 2 ** 64 - 1, 123456789012345], dtype=np.uint64)
+    assert mix64(x).tolist() == [splitmix64_finaliser(int(v)) for v in x]
+
+
+def test_stable_hash_is_blake2b_of_the_text_little_endian():
+    import hashlib
+    from wdnumpy.features import stable_hash
+    values = ["", "oslo", "ünïcode", "42"]
+    expected = [int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "little") for v in values]
+    assert stable_hash(np.array(values + ["oslo"])).tolist() == expected + [expected[1]]
+
+
+def test_a_column_needs_a_string_name_reads_its_source_and_asks_to_be_fitted():
+    from wdnumpy.features import NotFittedError
+    for bad in ("", 123):
+        with pytest.raises(ValueError, match="a column needs a non-empty name, got"):
+            Categorical(bad)
+    assert Categorical("city").source == "city" and Categorical("city", source="town").source == "town"
+    with pytest.raises(NotFittedError, match=r"column 'city' is not fitted; call FeatureSpec.fit\(train_data\) first"):
+        Categorical("city").tokens({"city": np.array(["oslo"])})
