@@ -232,3 +232,10 @@ def test_a_column_needs_a_string_name_reads_its_source_and_asks_to_be_fitted():
     assert Categorical("city").source == "city" and Categorical("city", source="town").source == "town"
     with pytest.raises(NotFittedError, match=r"column 'city' is not fitted; call FeatureSpec.fit\(train_data\) first"):
         Categorical("city").tokens({"city": np.array(["oslo"])})
+
+
+def test_stable_hash_keys_numbers_by_their_text_and_an_embedding_needs_a_width():
+    from wdnumpy.features import stable_hash
+    assert stable_hash(np.array([1, 22])).tolist() == stable_hash(["1", "22"]).tolist()
+    with pytest.raises(ValueError, match="embeddings: width of 'c' must be >= 1, got 0"):
+        FeatureSpec([Categorical("c")], embeddings={"c": 0})
