@@ -239,3 +239,8 @@ def test_stable_hash_keys_numbers_by_their_text_and_an_embedding_needs_a_width()
     assert stable_hash(np.array([1, 22])).tolist() == stable_hash(["1", "22"]).tolist()
     with pytest.raises(ValueError, match="embeddings: width of 'c' must be >= 1, got 0"):
         FeatureSpec([Categorical("c")], embeddings={"c": 0})
+
+
+def test_as_text_makes_none_and_nan_missing_in_object_columns():
+    from wdnumpy.features import as_text
+    assert as_text(np.array(["a", None, float("nan"), 3], dtype=object)).tolist() == ["a", "", "", "3"]
