@@ -244,3 +244,4 @@ def test_stable_hash_keys_numbers_by_their_text_and_an_embedding_needs_a_width()
 def test_as_text_makes_none_and_nan_missing_in_object_columns():
     from wdnumpy.features import as_text
     assert as_text(np.array(["a", None, float("nan"), 3], dtype=object)).tolist() == ["a", "", "", "3"]
+    assert as_text(np.array([], dtype=object)).dtype.kind == "U"  # a str array, even with no rows
