@@ -362,3 +362,21 @@ def test_bag_ids_out_of_range_are_named_as_integers():
     from wdnumpy import bags_from_lists
     with pytest.raises(ValueError, match=r"bag ids must lie in \[0, 3\), got values from -1 to 4$"):
         bags_from_lists([[0, -1], [], [4]], 3)
+
+
+def test_batch_checks_name_what_is_wrong_and_allow_what_is_documented():
+    model = make_model()
+    zero_count = make_batch()
+    bags = zero_count.categorical["installed"].copy()
+    bags.data[0] = 0.0  # an explicit zero count is non-negative: allowed
+    zero_count.categorical["installed"] = bags
+    model.forward(zero_count)
+    nan_wide = make_batch()
+    nan_wide.wide.data[0] = np.nan
+    with pytest.raises(ValueError, match="batch.wide contains NaN or infinite entries"):
+        model.forward(nan_wide)
+    short = make_batch()
+    short.continuous = short.continuous[:-1]
+    with pytest.raises(ValueError, match="different numbers of rows: .*'batch.continuous': 7"):
+        model.forward(short)
+    assert EmbeddingField("flag", vocab_size=2, dim=1).dim == 1  # a width of 1 is allowed
