@@ -380,3 +380,11 @@ def test_batch_checks_name_what_is_wrong_and_allow_what_is_documented():
     with pytest.raises(ValueError, match="different numbers of rows: .*'batch.continuous': 7"):
         model.forward(short)
     assert EmbeddingField("flag", vocab_size=2, dim=1).dim == 1  # a width of 1 is allowed
+
+
+def test_a_batch_turns_lists_into_arrays():
+    batch = Batch(wide=None, categorical={"country": [0, 1]}, continuous=[[0.5], [1.5]], labels=[0, 1],
+                  weights=[1.0, 2.0])
+    for part in (batch.categorical["country"], batch.continuous, batch.labels, batch.weights):
+        assert isinstance(part, np.ndarray)
+    assert batch.continuous.shape == (2, 1) and batch.labels.tolist() == [0, 1]
