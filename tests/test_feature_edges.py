@@ -245,3 +245,9 @@ def test_as_text_makes_none_and_nan_missing_in_object_columns():
     from wdnumpy.features import as_text
     assert as_text(np.array(["a", None, float("nan"), 3], dtype=object)).tolist() == ["a", "", "", "3"]
     assert as_text(np.array([], dtype=object)).dtype.kind == "U"  # a str array, even with no rows
+
+
+def test_an_infinite_number_is_named_by_column_and_row():
+    from wdnumpy.features import parse_numbers
+    with pytest.raises(ValueError, match="column 'x', row 2: inf is not a finite number"):
+        parse_numbers(np.array(["1", "2.5", "inf"]), "x")
