@@ -251,3 +251,19 @@ def test_an_infinite_number_is_named_by_column_and_row():
     from wdnumpy.features import parse_numbers
     with pytest.raises(ValueError, match="column 'x', row 2: inf is not a finite number"):
         parse_numbers(np.array(["1", "2.5", "inf"]), "x")
+
+
+def test_a_cross_with_an_oov_bucket_hashes_the_rest_into_ids_1_to_buckets_minus_1():
+    from wdnumpy.features import Tokens
+    keys = np.arange(1, 201, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    a = Tokens.single(np.ones(200, dtype=np.int64), keys, oov=np.arange(200) % 10 == 0)
+    b = Tokens.single(np.ones(200, dtype=np.int64), keys[::-1].copy())
+    crossed = Crossed("a_x_b", ["a", "b"], buckets=4, oov_bucket=True).cross([a, b])
+    assert set(crossed.ids[crossed.oov].tolist()) == {0}
+    assert set(crossed.ids[~crossed.oov].tolist()) == {1, 2, 3}  # buckets - 1 ids besides the OOV one
+
+
+def test_a_cross_of_an_unknown_column_names_what_it_must_be():
+    with pytest.raises(ValueError, match=r"crossed column 'a_x_b': 'b' must name a categorical, hashed, bucketized "
+                                         r"or multivalent column of the spec \(a categorical-like column that reads"):
+        FeatureSpec([Categorical("a"), Crossed("a_x_b", ["a", "b"])], wide=["a_x_b"])
