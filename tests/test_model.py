@@ -388,3 +388,10 @@ def test_a_batch_turns_lists_into_arrays():
     for part in (batch.categorical["country"], batch.continuous, batch.labels, batch.weights):
         assert isinstance(part, np.ndarray)
     assert batch.continuous.shape == (2, 1) and batch.labels.tolist() == [0, 1]
+
+
+def test_a_field_left_out_of_a_per_column_id_dropout_gets_rate_0():
+    fields = (EmbeddingField("user", vocab_size=5, dim=2, oov_id=0),
+              EmbeddingField("app", vocab_size=4, dim=2, oov_id=0))
+    model = WideDeep(fields=fields, hidden=(3,), mode="deep", id_dropout={"user": 0.25})
+    assert model.id_dropout_rate(fields[0]) == 0.25 and model.id_dropout_rate(fields[1]) == 0.0
