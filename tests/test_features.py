@@ -181,6 +181,18 @@ def test_unseen_categories_at_prediction_time_are_out_of_vocabulary():
     assert batch.wide[0, 0] == 1.0  # edu's out-of-vocabulary weight
 
 
+
+def test_wide_features_are_binary_even_when_a_bag_repeats_a_value():
+    """[x, φ(x)] is binary (Eq. 1): "c|a|a" makes apps=a active once, with value 1, not 2, in the wide
+    part, and so does its cross with edu; the deep part's bag still counts the repeat."""
+    spec = FeatureSpec([Categorical("edu"), Multivalent("apps", pooling="sum"),
+                        Crossed("edu_x_apps", ["edu", "apps"], buckets=64)],
+                       wide=["apps", "edu_x_apps"], embeddings={"apps": 2}).fit(adult_like())
+    batch = spec.transform(adult_like())
+    row = batch.wide[3]
+    assert row.nnz == 4  # apps a and c, and the crosses PhD×a and PhD×c
+    assert row.data.tolist() == [1.0] * 4
+    assert batch.categorical["apps"][3].sum() == 3
 def test_spec_round_trips_through_json():
     spec = make_spec().fit(adult_like())
     loaded = FeatureSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
