@@ -136,20 +136,28 @@ def split_bags(values, separator: str = "|"):
 
     A row is a list/tuple/array of values or a string joined by ``separator``; a
     missing value ("" or None, see :data:`MISSING`) is an empty bag.
+    """
+    lengths, tokens, take = split_bags_once(values, separator)
+    return lengths, tokens[take]
 
-    A column of strings is split once per distinct string, then gathered back row by
-    row: a user's installed apps repeat on every candidate scored for that user, and
-    on every training row of that user.
+
+def split_bags_once(values, separator: str = "|"):
+    """:func:`split_bags` with each distinct string split once: (lengths (N,), tokens (Q,) str,
+    take (P,) int64), the flat values being ``tokens[take]``.
+
+    A user's installed apps repeat on every candidate scored for that user, and on every
+    training row of that user: their tokens are split, and can be looked up, once.
     """
     if not (isinstance(values, np.ndarray) and values.dtype.kind in "US" and values.ndim == 1):
-        return _split_each(values, separator)
+        lengths, tokens = _split_each(values, separator)
+        return lengths, tokens, np.arange(tokens.size)
     distinct, row_to_distinct = np.unique(values, return_inverse=True)
-    distinct_lengths, distinct_flat = _split_each(distinct, separator)
+    distinct_lengths, tokens = _split_each(distinct, separator)
     lengths = distinct_lengths[row_to_distinct]
     # token k of row r is token k of its distinct string: first tokens, then offsets within each bag
     first = np.repeat((np.cumsum(distinct_lengths) - distinct_lengths)[row_to_distinct], lengths)
     within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return lengths, distinct_flat[first + within]
+    return lengths, tokens, first + within
 
 
 def _split_each(values, separator: str):

@@ -21,7 +21,7 @@ import numpy as np
 from .base import IdColumn
 from .hashing import stable_hash
 from .tokens import Tokens
-from .values import as_text, missing_mask, raw_column, split_bags
+from .values import as_text, missing_mask, raw_column, split_bags_once
 
 OOV_KEY_TEXT = "\x00<out-of-vocabulary>"  # hashed to the key of id 0, for crosses
 LIKELY_SEPARATORS = ("|", ",", ";", "/", ":", " ")
@@ -33,11 +33,14 @@ def learn_vocabulary(text: np.ndarray, min_count: int) -> list:
     return sorted(uniques[counts >= min_count].tolist())
 
 
-def vocabulary_ids(text: np.ndarray, index: dict) -> np.ndarray:
-    """Map strings to vocabulary ids (0 = out of vocabulary), one dict look-up per distinct value."""
-    uniques, inverse = np.unique(text, return_inverse=True)
-    ids = np.fromiter((index.get(u, 0) for u in uniques), dtype=np.int64, count=uniques.size)
-    return ids[inverse.ravel()]
+def vocabulary_ids(text: np.ndarray, values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Map strings to vocabulary ids (0 = out of vocabulary) by binary search: ``values`` is the
+    vocabulary sorted, ``ids`` the id of each of them. (n,) strings → (n,) int64."""
+    text = np.asarray(text).ravel()
+    if values.size == 0:
+        return np.zeros(text.size, dtype=np.int64)
+    at = np.searchsorted(values, text).clip(max=values.size - 1)
+    return np.where(values[at] == text, ids[at], 0)
 
 
 class Categorical(IdColumn):
@@ -57,7 +60,7 @@ class Categorical(IdColumn):
             raise ValueError(f"column {name!r}: min_count must be >= 1, got {min_count}")
         self.min_count = int(min_count)
         self.vocabulary = None if vocabulary is None else list(vocabulary)
-        self._index = self._keys = None  # value → id, and the key of each id: built on first use
+        self._sorted = self._keys = None  # sorted values with their ids, and each id's key: built on first use
 
     @property
     def fitted(self):
@@ -70,7 +73,7 @@ class Categorical(IdColumn):
 
     def fit(self, data):
         self.vocabulary = learn_vocabulary(self._text(data), self.min_count)
-        self._index = self._keys = None
+        self._sorted = self._keys = None
         return self
 
     def _text(self, data):
@@ -79,10 +82,12 @@ class Categorical(IdColumn):
 
     def _lookup(self, text):
         """(ids, keys) of the strings ``text``."""
-        if self._index is None:
-            self._index = {v: i for i, v in enumerate(self.vocabulary, start=1)}
+        if self._sorted is None:
+            values = np.array(self.vocabulary, dtype=str)
+            order = np.argsort(values, kind="stable")
+            self._sorted = values[order], order.astype(np.int64) + 1
             self._keys = stable_hash([OOV_KEY_TEXT] + self.vocabulary)
-        ids = vocabulary_ids(text, self._index)
+        ids = vocabulary_ids(text, *self._sorted)
         return ids, self._keys[ids]
 
     def tokens(self, data, parents=()) -> Tokens:
@@ -150,16 +155,18 @@ class Multivalent(Categorical):
                 return
 
     def _bags(self, data):
-        """(lengths (N,), flat values (P,)) of the rows' bags."""
-        return split_bags(raw_column(data, self.source, f"column {self.name!r}"), self.separator)
+        """(lengths (N,), tokens (Q,), take (P,)): the rows' bags, their flat values ``tokens[take]``."""
+        return split_bags_once(raw_column(data, self.source, f"column {self.name!r}"), self.separator)
 
     def _text(self, data):
-        return self._bags(data)[1]
+        _, tokens, take = self._bags(data)
+        return tokens[take]
 
     def tokens(self, data, parents=()) -> Tokens:
         self._require_fitted()
-        lengths, flat = self._bags(data)
-        ids, keys = self._lookup(flat)
+        lengths, tokens, take = self._bags(data)
+        ids, keys = self._lookup(tokens)
+        ids, keys = ids[take], keys[take]
         return Tokens(np.concatenate([[0], np.cumsum(lengths)]), ids, keys, ids == 0)
 
     def to_dict(self):
