@@ -101,3 +101,12 @@ def test_auc_of_a_nan_prediction_is_nan_and_ties_share_their_average_rank():
     assert np.isnan(roc_auc([0, 1, 1], [0.1, np.nan, 0.3]))
     # the positive at 0.5 ties two negatives (half a pair each) and beats 0.1; the one at 0.9 beats all three
     assert roc_auc([0, 0, 1, 1, 0], [0.5, 0.5, 0.5, 0.9, 0.1]) == (0.5 + 0.5 + 1 + 3) / 6
+
+
+def test_log_loss_clips_a_float32_certainty_like_a_float64_one():
+    """A float32 model can output p = 1.0 exactly; the clip to 1 − 1e-15 must happen in float64
+    (in float32, 1 − 1e-15 rounds to 1 and the loss of a wrong certainty would be infinite)."""
+    certain = log_loss(np.array([0.0]), np.array([1.0]))
+    assert 30 < certain < 40  # about −log(1e-15)
+    assert log_loss(np.array([0.0]), np.array([1.0], dtype=np.float32)) == certain
+    assert log_loss([1, 0], np.array([0.0, 1.0], dtype=np.float32)) == log_loss([1, 0], np.array([0.0, 1.0]))

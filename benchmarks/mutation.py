@@ -1,0 +1,181 @@
+"""Mutation testing of wdnumpy with mutmut 3: which planted changes does the test suite notice?
+
+A developer tool, not a requirement and not part of CI. In a virtual environment of its own:
+
+    python -m venv /tmp/mutenv
+    /tmp/mutenv/bin/pip install mutmut==3.8.1 -r requirements.txt
+    /tmp/mutenv/bin/python benchmarks/mutation.py --sample 30 --seed 1      # 30 mutants per module
+    /tmp/mutenv/bin/python benchmarks/mutation.py wdnumpy/metrics.py        # every mutant of one module
+
+It copies the files git tracks to a work folder (the checkout itself is never touched), tells mutmut
+to mutate ``wdnumpy/`` (except ``__init__``, ``__main__`` and the exercise solutions, which the
+notebooks test) and to judge each mutant by the test suite without the notebooks, runs it, and
+prints one row per module: mutants run, killed, survived, judged equivalent, and the score
+
+    killed ÷ (run − equivalent),
+
+where the equivalent mutants are those listed, each with the reason, in
+``benchmarks/mutmut-equivalent.txt``. A timeout counts as killed (the mutant made the tests hang);
+a mutant no test reaches counts as survived. Survivors are listed by name; ``mutmut show <name>``
+in the work folder prints a survivor's diff. ``--sample`` draws the same mutants for the same seed
+and the same code.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENT = ROOT / "benchmarks" / "mutmut-equivalent.txt"
+NOT_MUTATED = ["wdnumpy/__init__.py", "wdnumpy/__main__.py", "wdnumpy/exercises/*"]
+# mutmut calls every function through a trampoline of its own, so a warning's stacklevel can no
+# longer reach the caller's file: the one test of that is left out of mutation runs.
+MUTMUT_CONFIG = """[mutmut]
+source_paths = wdnumpy/
+do_not_mutate =
+{not_mutated}
+also_copy =
+    data/
+    notebooks/
+    benchmarks/
+    README.md
+    requirements.txt
+    .ci/
+pytest_add_cli_args_test_selection =
+    tests/
+    --ignore=tests/test_notebooks.py
+    --deselect=tests/test_feature_edges.py::test_the_separator_warning_points_at_the_code_that_fitted_the_column
+    -p
+    no:cacheprovider
+"""
+
+
+def copy_checkout(workdir: Path) -> None:
+    """The files git tracks, as they are in the working tree, without the tests' mutmut settings."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in tracked.decode().split("\0"):
+        if name and (ROOT / name).is_file():
+            (workdir / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, workdir / name)
+    (workdir / "setup.cfg").write_text(MUTMUT_CONFIG.format(
+        not_mutated="\n".join(f"    {p}" for p in NOT_MUTATED)))
+
+
+def mutmut(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the mutmut command line in ``workdir``, its output captured."""
+    command = [str(Path(sys.executable).with_name("mutmut")), *args]
+    out = subprocess.run(command, cwd=workdir, text=True, capture_output=True,
+                         env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    if check and out.returncode:
+        raise SystemExit(f"{' '.join(command)} failed (exit {out.returncode}) in {workdir}:\n"
+                         f"{out.stdout[-3000:]}{out.stderr[-3000:]}")
+    return out
+
+
+def make_mutants(workdir: Path, max_children: int) -> None:
+    """Have mutmut make the mutants and map tests to functions, without running any mutant: it does
+    both before it looks for the mutants asked for, and then stops because none has this name."""
+    out = mutmut(workdir, "run", "--max-children", str(max_children), "no.such.mutant", check=False)
+    if not (workdir / "mutants" / "mutmut-stats.json").exists():
+        raise SystemExit(f"mutmut could not make the mutants in {workdir}:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
+
+
+def statuses(workdir: Path) -> dict:
+    """Mutant name → status, from mutmut's result files in ``workdir/mutants``."""
+    found = {}
+    for meta in (workdir / "mutants").rglob("*.meta"):
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            found[name] = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
+                           None: "not checked"}.get(code, "timeout" if code in (24, -24, 36, 152, 255) else
+                                                    f"exit {code}")
+    return found
+
+
+def equivalent_names() -> set:
+    names = set()
+    for line in EQUIVALENT.read_text().splitlines():
+        name = line.split("#")[0].strip()
+        if name:
+            names.add(name)
+    return names
+
+
+def module_of(mutant: str) -> str:
+    """``wdnumpy.features.spec.xǁFeatureSpecǁtransform__mutmut_3`` → ``wdnumpy/features/spec.py``."""
+    return re.match(r"(.*?)\.x[_ǁ]", mutant).group(1).replace(".", "/") + ".py"
+
+
+def report(found: dict, chosen: list) -> int:
+    """Print the table; return the number of modules under 90%."""
+    equivalent = equivalent_names()
+    rows = defaultdict(Counter)
+    for name in chosen:
+        status = found.get(name, "not checked")
+        row = rows[module_of(name)]
+        row["run"] += status != "not checked"
+        row["killed"] += status in ("killed", "timeout")
+        row["equivalent"] += status not in ("killed", "timeout", "not checked") and name in equivalent
+        row["survived"] += status not in ("killed", "timeout", "not checked") and name not in equivalent
+    print(f"{'module':32} {'run':>5} {'killed':>7} {'surv.':>6} {'equiv.':>7} {'score':>7}")
+    total, below = Counter(), 0
+    for module in sorted(rows):
+        row = rows[module]
+        total.update(row)
+        score = row["killed"] / max(row["run"] - row["equivalent"], 1)
+        below += score < 0.9
+        print(f"{module:32} {row['run']:5} {row['killed']:7} {row['survived']:6} {row['equivalent']:7} {score:7.1%}")
+    score = total["killed"] / max(total["run"] - total["equivalent"], 1)
+    print(f"{'all':32} {total['run']:5} {total['killed']:7} {total['survived']:6} {total['equivalent']:7} {score:7.1%}")
+    survivors = [n for n in chosen if found.get(n) not in ("killed", "timeout", "not checked", None)
+                 and n not in equivalent]
+    if survivors:
+        print("\nsurvived (not listed as equivalent):\n  " + "\n  ".join(survivors))
+    listed = [n for n in chosen if found.get(n) not in ("killed", "timeout", "not checked", None) and n in equivalent]
+    if listed:  # an edit renumbers a function's mutants: these should still be the changes the file describes
+        print("\nsurvived, listed as equivalent:\n  " + "\n  ".join(listed))
+    return below
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="only these modules, e.g. wdnumpy/metrics.py (default: all)")
+    parser.add_argument("--sample", type=int, help="run this many mutants drawn at random from each module")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --sample draw (default 0)")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--workdir", type=Path, help="where to copy the checkout (default: a new temp folder); "
+                        "run again on the same folder to go on where a run stopped")
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="wdnumpy-mutation-"))
+    if not (workdir / "setup.cfg").exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        copy_checkout(workdir)
+    print(f"work folder: {workdir}", flush=True)
+    if not (workdir / "mutants" / "mutmut-stats.json").exists():
+        make_mutants(workdir, args.max_children)
+    wanted = {str(Path(m)) for m in args.modules}
+    by_module = defaultdict(list)
+    for name in sorted(statuses(workdir)):
+        if not wanted or module_of(name) in wanted:
+            by_module[module_of(name)].append(name)
+    chosen = []
+    for module, names in sorted(by_module.items()):
+        chosen += random.Random(f"{args.seed}:{module}").sample(names, min(args.sample, len(names))) \
+            if args.sample else names
+    print(f"{len(chosen)} mutants of {sum(map(len, by_module.values()))} in {len(by_module)} modules", flush=True)
+    todo = [n for n in chosen if statuses(workdir).get(n) in (None, "not checked")]
+    for start in range(0, len(todo), 200):  # in slices: the command line stays short, and a stop loses little
+        mutmut(workdir, "run", "--max-children", str(args.max_children), *todo[start:start + 200])
+        print(f"  {min(start + 200, len(todo))} of {len(todo)} run", flush=True)
+    return 1 if report(statuses(workdir), chosen) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
