@@ -1,7 +1,8 @@
 """Speed and scale benchmarks (the README's performance table).
 
     python benchmarks/performance.py all          # every benchmark, each in its own process
-    python benchmarks/performance.py adult        # or table-size, million, float32, serving, out-of-core, threads
+    python benchmarks/performance.py adult        # or table-size, million, float32, serving, out-of-core,
+                                                  # threads, breakdown
 
 Each benchmark prints its figures as one JSON line; ``all`` also writes
 benchmarks/results/performance.json and prints the Markdown table. Peak memory is the
@@ -76,6 +77,77 @@ def bench_adult(args) -> dict:
     return {"benchmark": "adult", "seconds_per_epoch": seconds, "examples_per_second": len(data) / seconds,
             "matmul_floor_seconds": float(np.median(floors)), "ratio_to_floor": float(np.median(ratios)),
             "per_epoch_ratios": np.round(ratios, 2).tolist(), "ratio_of_minima": min(epochs) / min(floors)}
+
+
+def timed(work, rounds: int = 5) -> float:
+    """Fastest of ``rounds`` runs of ``work()``, in seconds."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_breakdown(args) -> dict:
+    """Where the time goes, in milliseconds. An Adult training step (W&D, batch 256, Adam), each part
+    timed on its own over the same 127 mini-batches (an epoch): cutting the batch, the forward pass, the
+    backward pass, the optimizer; within the two passes, the tower (and its matrix products alone)
+    and the wide part. And one serving request (the ``serving`` benchmark's): the feature transform,
+    the forward pass, and the tower's matrix products alone."""
+    from wdnumpy import layers
+    from wdnumpy.datasets import adult_spec, load_adult
+    from wdnumpy.tower import tower_backward, tower_forward
+    from wdnumpy.train import wide_in_dtype
+    train_columns, train_labels = load_adult("train")
+    spec = adult_spec().fit(train_columns)
+    data = spec.transform(train_columns, train_labels)
+    model, optimizer = WideDeep(**spec.model_kwargs(), hidden=(100, 50), seed=0), Adam()
+    train(model, data.take(np.arange(2048)), optimizer, epochs=1, batch_size=256)  # warm up, allocate state
+    rows = wide_in_dtype(data.take(np.random.default_rng(0).permutation(len(data))[:256 * (len(data) // 256)]), model)
+    batches = [rows.take(slice(i, i + 256)) for i in range(0, len(rows), 256)]
+    grads = [model.loss(b, check=False)[1] for b in batches]
+    _, caches = zip(*(model._forward(b, True, False) for b in batches))
+    deep_inputs = [c.tower[0].x for c in caches]
+    ones = np.ones((256, 1))
+
+    def tower():
+        for x in deep_inputs:
+            out, tower_caches = tower_forward(model.tower, x, model.params, training=True)
+            tower_backward(model.tower, ones, tower_caches)
+
+    def wide():
+        for b in batches:
+            _, cache = layers.sparse_linear_forward(b.wide, model.params["wide.w"])
+            layers.sparse_linear_backward(ones[:, 0], cache)
+
+    step = {"whole step": timed(lambda: [optimizer.step(model.params, model.loss(rows.take(slice(i, i + 256)),
+                                                                                  check=False)[1])
+                                         for i in range(0, len(rows), 256)]),
+            "cutting the batch": timed(lambda: [rows.take(slice(i, i + 256)) for i in range(0, len(rows), 256)]),
+            "forward": timed(lambda: [model.loss(b, check=False, backward=False) for b in batches]),
+            "forward and backward": timed(lambda: [model.loss(b, check=False) for b in batches]),
+            "optimizer": timed(lambda: [optimizer.step(model.params, g) for g in grads]),
+            "tower, forward and backward": timed(tower),
+            "tower's matrix products alone": matmul_floor(model, 256, len(batches), repeats=5),
+            "wide part, forward and backward": timed(wide)}
+    step = {k: 1e3 * v / len(batches) for k, v in step.items()}
+
+    model, spec, candidates = serving_setup()
+    batch = spec.transform(candidates)
+    weights = [model.params[f"deep.W{i}"] for i in range(1, len(model.hidden) + 1)] + [model.params["deep.w_out"]]
+    x = np.ones((len(batch), model.deep_input_dim))
+
+    def products():
+        out = x
+        for W in weights:
+            out = out @ W
+
+    serving = {"transform": timed(lambda: spec.transform(candidates), 50),
+               "forward": timed(lambda: model.predict_proba(batch), 50),
+               "tower's matrix products alone": timed(products, 50)}
+    return {"benchmark": "breakdown", "adult_step_ms": {k: round(v, 4) for k, v in step.items()},
+            "serving_request_ms": {k: round(1e3 * v, 4) for k, v in serving.items()}}
 
 
 def openblas_threads():
@@ -189,8 +261,9 @@ def bench_float32(args) -> dict:
     return out
 
 
-def bench_serving(args) -> dict:
-    """Score 1,000 candidate apps for one user from raw columns, single-threaded BLAS."""
+def serving_setup():
+    """(model, spec, candidates): a W&D model trained one epoch on the app store, and the raw
+    columns of 1,000 candidate apps for one user."""
     from wdnumpy.datasets import app_store_spec, make_app_store
     store = make_app_store(n_train=100_000, n_test=1_000, n_users=20_000, n_apps=1_000, n_niche=500, seed=0)
     spec = app_store_spec().fit(store.train)
@@ -202,13 +275,19 @@ def bench_serving(args) -> dict:
     candidates = {k: np.repeat(np.asarray([v]), apps.size) for k, v in user.items()}
     candidates["impression"] = apps
     candidates["impression_category"] = np.array([category[a] for a in apps])
+    return model, spec, candidates
+
+
+def bench_serving(args) -> dict:
+    """Score 1,000 candidate apps for one user from raw columns, single-threaded BLAS."""
+    model, spec, candidates = serving_setup()
     latencies = []
     for i in range(300):
         start = time.perf_counter()
         scores = model.predict_proba(spec.transform(candidates))
         latencies.append(time.perf_counter() - start)
     latencies = np.array(latencies[20:]) * 1e3  # drop warm-up calls
-    return {"benchmark": "serving", "candidates": int(apps.size), "p50_ms": float(np.percentile(latencies, 50)),
+    return {"benchmark": "serving", "candidates": int(scores.size), "p50_ms": float(np.percentile(latencies, 50)),
             "p99_ms": float(np.percentile(latencies, 99)), "scores": int(scores.size)}
 
 
@@ -257,14 +336,14 @@ def bench_out_of_core(args) -> dict:
 
 BENCHMARKS = {"adult": bench_adult, "table-size": bench_table_size, "million": bench_million,
               "float32": bench_float32, "serving": bench_serving, "out-of-core": bench_out_of_core,
-              "threads": bench_threads}
+              "threads": bench_threads, "breakdown": bench_breakdown}
 
 
 def run_all(args) -> None:
     results = []
     for name, extra in [("adult", []), ("table-size", []), ("million", []), ("million", ["--float32"]),
                         ("float32", []), ("serving", []), ("out-of-core", ["--rows", str(args.rows)]),
-                        ("threads", [])]:
+                        ("threads", []), ("breakdown", [])]:
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1") if name == "serving" else \
             {"OPENBLAS_NUM_THREADS": "1", **os.environ}  # wdnumpy's default, unless the caller set one
         out = subprocess.run([sys.executable, __file__, name, *extra], capture_output=True, text=True, env=env)
