@@ -6,6 +6,7 @@ A developer tool, not a requirement and not part of CI. In a virtual environment
     /tmp/mutenv/bin/pip install mutmut==3.8.1 -r requirements.txt
     /tmp/mutenv/bin/python benchmarks/mutation.py --sample 30 --seed 1      # 30 mutants per module
     /tmp/mutenv/bin/python benchmarks/mutation.py wdnumpy/metrics.py        # every mutant of one module
+    /tmp/mutenv/bin/python benchmarks/mutation.py --after /tmp/wdnumpy-mutation-xyz   # after new tests: the survivors again
 
 It copies the files git tracks to a work folder (the checkout itself is never touched), tells mutmut
 to mutate ``wdnumpy/`` (except ``__init__``, ``__main__`` and the exercise solutions, which the
@@ -34,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = ROOT / "benchmarks" / "mutmut-equivalent.txt"
+SLICE = 1000  # mutants a mutmut command runs (each command first runs their tests once, unmutated)
 NOT_MUTATED = ["wdnumpy/__init__.py", "wdnumpy/__main__.py", "wdnumpy/exercises/*"]
 # mutmut calls every function through a trampoline of its own, so a warning's stacklevel can no
 # longer reach the caller's file: the one test of that is left out of mutation runs.
@@ -151,6 +153,9 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path, help="where to copy the checkout (default: a new temp folder); "
                         "run again on the same folder to go on where a run stopped")
+    parser.add_argument("--after", type=Path, help="the work folder of an earlier run on the same library code: "
+                        "count the mutants it killed as killed and run only the others (after adding tests)")
+    parser.add_argument("--report-only", action="store_true", help="print the table for what has run so far")
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="wdnumpy-mutation-"))
@@ -170,11 +175,15 @@ def main() -> int:
         chosen += random.Random(f"{args.seed}:{module}").sample(names, min(args.sample, len(names))) \
             if args.sample else names
     print(f"{len(chosen)} mutants of {sum(map(len, by_module.values()))} in {len(by_module)} modules", flush=True)
-    todo = [n for n in chosen if statuses(workdir).get(n) in (None, "not checked")]
-    for start in range(0, len(todo), 200):  # in slices: the command line stays short, and a stop loses little
-        mutmut(workdir, "run", "--max-children", str(args.max_children), *todo[start:start + 200])
-        print(f"  {min(start + 200, len(todo))} of {len(todo)} run", flush=True)
-    return 1 if report(statuses(workdir), chosen) else 0
+    earlier = statuses(args.after) if args.after else {}
+    done = {n for n, status in earlier.items() if status in ("killed", "timeout")}
+    so_far = statuses(workdir)
+    todo = [n for n in chosen if n not in done and so_far.get(n) in (None, "not checked")]
+    random.Random(args.seed).shuffle(todo)  # so that a run stopped part-way has sampled every module alike
+    for start in range(0, 0 if args.report_only else len(todo), SLICE):
+        mutmut(workdir, "run", "--max-children", str(args.max_children), *todo[start:start + SLICE])
+        print(f"  {min(start + SLICE, len(todo))} of {len(todo)} run", flush=True)
+    return 1 if report({**statuses(workdir), **{n: "killed" for n in done}}, chosen) else 0
 
 
 if __name__ == "__main__":
