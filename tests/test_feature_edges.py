@@ -267,3 +267,51 @@ def test_a_cross_of_an_unknown_column_names_what_it_must_be():
     with pytest.raises(ValueError, match=r"crossed column 'a_x_b': 'b' must name a categorical, hashed, bucketized "
                                          r"or multivalent column of the spec \(a categorical-like column that reads"):
         FeatureSpec([Categorical("a"), Crossed("a_x_b", ["a", "b"])], wide=["a_x_b"])
+
+
+def test_a_cross_allows_one_bucket_or_two_with_an_oov_bucket_and_reads_no_raw_column():
+    """The smallest crosses the bucket check promises (>= 1, or >= 2 with an OOV bucket) are allowed,
+    and a cross has no raw source column: its tokens come from its parents'."""
+    data = {"a": np.array(["x", "y"]), "b": np.array(["u", "v"])}
+    for buckets, oov in ((1, False), (2, True)):
+        spec = FeatureSpec([Categorical("a"), Categorical("b"), Crossed("a_x_b", ["a", "b"], buckets, oov)],
+                           wide=["a_x_b"]).fit(data)
+        assert spec.columns["a_x_b"].source is None
+        assert spec.transform(data).wide.shape == (2, buckets)
+
+
+def test_a_numeric_column_reads_its_source_not_its_name():
+    column = Numeric("age_scaled", source="age", normalization="none").fit({"age": np.array(["30", "40"])})
+    assert column.source == "age"
+    assert column.values({"age": np.array(["50"])}).tolist() == [50.0]
+
+
+def test_transform_gives_labels_and_weights_as_float64():
+    data = {"c": np.array(["x", "y", "x"])}
+    spec = FeatureSpec([Categorical("c")], wide=["c"]).fit(data)
+    batch = spec.transform(data, labels=[1, 0, 1], weights=[2, 1, 3])
+    assert batch.weights.dtype == np.float64 and batch.weights.tolist() == [2.0, 1.0, 3.0]
+    assert batch.labels.dtype == np.float64 and batch.labels.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_raw_data_must_be_a_non_empty_mapping_of_columns():
+    from wdnumpy.features import count_rows
+    for bad in ({}, [["a", "b"]], "abc"):
+        with pytest.raises(ValueError, match="expected a non-empty mapping of column name"):
+            count_rows(bad)
+    assert count_rows({"a": ["x", "y"]}) == 2
+
+
+def test_as_text_keeps_ordinary_floats_in_object_columns():
+    from wdnumpy.features import as_text
+    assert as_text(np.array([1.5, "a", None, 2.0], dtype=object)).tolist() == ["1.5", "a", "", "2.0"]
+
+
+def test_a_column_whose_every_value_is_rare_gives_every_row_the_oov_id():
+    data = {"c": np.array(["x", "y", "z"]), "bag": np.array(["p|q", "", "r"])}
+    spec = FeatureSpec([Categorical("c", min_count=2), Multivalent("bag", min_count=2)],
+                       embeddings={"c": 2, "bag": 2}).fit(data)
+    assert spec.columns["c"].vocabulary == [] and spec.columns["bag"].vocabulary == []
+    batch = spec.transform(data)
+    assert batch.categorical["c"].tolist() == [0, 0, 0]
+    assert batch.categorical["bag"].toarray().tolist() == [[2], [0], [1]]  # every value counted at id 0
