@@ -154,7 +154,8 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="where to copy the checkout (default: a new temp folder); "
                         "run again on the same folder to go on where a run stopped")
     parser.add_argument("--after", type=Path, help="the work folder of an earlier run on the same library code: "
-                        "count the mutants it killed as killed and run only the others (after adding tests)")
+                        "judge the same mutants, counting those it killed as killed and running the others "
+                        "again (after adding tests)")
     parser.add_argument("--report-only", action="store_true", help="print the table for what has run so far")
     args = parser.parse_args()
 
@@ -174,9 +175,11 @@ def main() -> int:
     for module, names in sorted(by_module.items()):
         chosen += random.Random(f"{args.seed}:{module}").sample(names, min(args.sample, len(names))) \
             if args.sample else names
-    print(f"{len(chosen)} mutants of {sum(map(len, by_module.values()))} in {len(by_module)} modules", flush=True)
     earlier = statuses(args.after) if args.after else {}
+    if args.after:  # the mutants the earlier run judged (all of them, unless it was stopped part-way)
+        chosen = [n for n in chosen if earlier.get(n, "not checked") != "not checked"]
     done = {n for n, status in earlier.items() if status in ("killed", "timeout")}
+    print(f"{len(chosen)} mutants of {sum(map(len, by_module.values()))} in {len(by_module)} modules", flush=True)
     so_far = statuses(workdir)
     todo = [n for n in chosen if n not in done and so_far.get(n) in (None, "not checked")]
     random.Random(args.seed).shuffle(todo)  # so that a run stopped part-way has sampled every module alike
