@@ -69,3 +69,37 @@ def test_a_time_split_keeps_tied_rows_in_their_order():
 def test_a_time_column_that_is_not_numeric_is_named_in_the_error():
     with pytest.raises(ValueError, match="column 'when', row 1: 'noon' is not a number"):
         split({"when": np.array(["1", "noon", "3"])}, None, by="time", column="when", test_fraction=0.3)
+
+
+def test_split_and_split_rows_default_to_seed_0():
+    """The signatures promise seed=0: a split without a seed is the seed-0 split."""
+    columns, labels = {"x": np.arange(30)}, np.arange(30) % 2
+    default, seeded = split(columns, labels), split(columns, labels, seed=0)
+    np.testing.assert_array_equal(default[2]["x"], seeded[2]["x"])
+    np.testing.assert_array_equal(default[3], seeded[3])
+    for default_rows, seeded_rows in zip(split_rows(30, 0.2), split_rows(30, 0.2, seed=0)):
+        np.testing.assert_array_equal(default_rows, seeded_rows)
+
+
+def test_a_tiny_test_fraction_still_gives_the_test_part_exactly_one_row():
+    """'at least one row goes to each part': 1% of 10 rows rounds to none, so one row (not two) is tested."""
+    train_rows, test_rows = split_rows(10, 0.01)
+    assert len(test_rows) == 1 and len(train_rows) == 9
+    train_rows, test_rows = split_rows(10, 0.01, by="time", order_by=np.arange(10.0))
+    assert test_rows.tolist() == [9] and train_rows.tolist() == list(range(9))
+
+
+def test_a_time_split_of_rows_without_one_time_per_row_says_so():
+    for order_by in (None, np.arange(4.0)):
+        with pytest.raises(ValueError, match=r"a time split needs one time value per row \(order_by\)"):
+            split_rows(5, 0.2, by="time", order_by=order_by)
+
+
+def test_split_without_labels_gives_none_and_labels_of_another_length_are_refused():
+    """'labels None if none were given'; labels whose length differs from the columns' are an error."""
+    columns = {"x": np.arange(10)}
+    train_columns, train_labels, test_columns, test_labels = split(columns)
+    assert train_labels is None and test_labels is None
+    assert sorted(np.concatenate([train_columns["x"], test_columns["x"]]).tolist()) == list(range(10))
+    with pytest.raises(ValueError, match="labels have 9 rows but the columns have 10"):
+        split(columns, np.zeros(9))
