@@ -7,7 +7,7 @@ from conftest import make_batch, make_fields
 from wdnumpy import WideDeep
 from wdnumpy.datasets import make_app_world
 from wdnumpy.metrics import log_loss
-from wdnumpy.retraining import dry_run, format_daily_table, train_curve
+from wdnumpy.retraining import dry_run, format_daily_table, steps_to, train_curve
 from wdnumpy.simulate import oracle, serve
 from wdnumpy.train import train
 
@@ -90,3 +90,34 @@ def test_the_experiment_serves_k_slots_as_its_setup_says(monkeypatch):
     except Stop:
         pass
     assert calls and calls[0]["k"] == 3 and calls[0]["n_candidates"] == 12 and calls[0]["n_explore"] == 2
+
+
+def test_steps_to_counts_whole_epochs_of_steps_and_none_when_never_reached():
+    """'Optimizer steps until the held-out log loss first reaches target (None if it never does)'."""
+    assert steps_to([0.5, 0.3, 0.2], 0.3, 10) == 20
+    assert steps_to([0.5, 0.4], 0.5, 7) == 7
+    assert steps_to([0.5, 0.4], 0.1, 10) is None
+
+
+def test_daily_retraining_with_a_start_does_not_run_the_experiment_again(monkeypatch):
+    """``start`` is day 0, 'run afresh when None': a given start is used, not recomputed."""
+    from wdnumpy import retraining
+    from wdnumpy.simulate import Setup
+    calls, drifted = [], []
+
+    def experiment(setup, seed):
+        calls.append((setup, seed))
+        raise Stop
+
+    class World:
+        def drift(self, seed, new_apps, shifted_users):
+            drifted.append(seed)
+            raise Stop  # the rest is the retraining that test_simulate.py runs on a small setup
+
+    monkeypatch.setattr(retraining, "ab_experiment", experiment)
+    start = {"world": World(), "spec": None, "models": {"wide_deep": None}}
+    try:
+        retraining.daily_retraining(Setup(users=50, apps=20), days=1, seed=9, start=start)
+    except Stop:
+        pass
+    assert calls == [] and drifted == [(9, 10, 1)]
