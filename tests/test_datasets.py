@@ -247,3 +247,38 @@ def test_drift_refuses_negative_new_apps_and_a_share_outside_0_1():
         with pytest.raises(ValueError, match="new_apps must be >= 0 and shifted_users lie in"):
             world.drift(1, **kwargs)
     assert world.drift(1, new_apps=0, shifted_users=1.0).n_apps == 6
+
+
+def test_the_true_logit_is_the_documented_formula():
+    """make_app_store: z = −3 + pop_j + 6 · share_u[c_j] + country_u + 0.03 · (40 − age_u) + Σ_i niche(i, j)."""
+    from wdnumpy.datasets import make_app_world
+    world = make_app_world(n_users=40, n_apps=12, n_categories=3, n_niche=20, seed=5)
+    user, app = np.repeat(np.arange(40), 12), np.tile(np.arange(12), 40)
+    share = np.array([[world.installed[u, world.category == c].sum() / world.installed[u].sum() for c in range(3)]
+                      for u in range(40)])
+    niche = np.array([sum(world.niche[i, a] for i in np.flatnonzero(world.installed[u])) for u, a in zip(user, app)])
+    z = (-3 + world.popularity[app] + 6 * share[user, world.category[app]] + world.country_effect[world.country[user]]
+         + 0.03 * (40 - world.age[user]) + niche)
+    np.testing.assert_allclose(world.logit(user, app), z, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(world.prob(user, app), 1 / (1 + np.exp(-z)), rtol=1e-12)
+
+
+def test_make_app_store_defaults_to_seed_0_the_world_make_app_world_gives():
+    """The signature's seed=0, and make_app_world is 'the apps, users and niche pairs of make_app_store
+    (the same for the same arguments)', the default seed included."""
+    from wdnumpy.datasets import make_app_world
+    sizes = dict(n_train=200, n_test=100, n_users=50, n_apps=10)
+    store = make_app_store(**sizes)
+    np.testing.assert_array_equal(store.test_prob, make_app_store(**sizes, seed=0).test_prob)
+    world = make_app_world(n_users=50, n_apps=10)
+    app = np.char.lstrip(store.test["impression"].astype(str), "ap").astype(int)
+    np.testing.assert_array_equal(world.prob(store.test_user, app), store.test_prob)
+
+
+def test_the_app_store_specs_deep_part_reads_the_users_age():
+    """app_store_spec: deep embeddings '... plus the user's age', its one continuous input."""
+    spec = app_store_spec()
+    assert spec.continuous == ["user_age"]
+    data = make_app_store(n_train=300, n_test=50, n_users=100, n_apps=10, seed=0)
+    batch = spec.fit(data.train).transform(data.test)
+    assert batch.continuous.shape == (50, 1) and spec.model_kwargs()["n_continuous"] == 1
