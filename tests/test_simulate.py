@@ -1,5 +1,6 @@
 """The recommender loop (issue 14): retrieval, outcomes, arms, the dry-run gate, threaded serving, determinism."""
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -9,8 +10,8 @@ from wdnumpy.cli import main
 from wdnumpy.datasets import make_app_store, make_app_world
 from wdnumpy.serving import request_columns, score_request
 from wdnumpy.retraining import daily_retraining, dry_run, format_daily_table
-from wdnumpy.simulate import (ARMS, RandomScorer, Setup, ab_experiment, format_ab_table, oracle, rate_interval,
-                              relative_gain, retrieve, serve, split_arms)
+from wdnumpy.simulate import (ARMS, Z95, RandomScorer, Setup, ab_experiment, format_ab_table, oracle,
+                              rate_interval, relative_gain, retrieve, serve, split_arms)
 
 SMALL = Setup(users=300, apps=60, queries=3, candidates=30, explore=5, epochs=1)
 
@@ -169,3 +170,62 @@ def test_the_experiment_command_prints_the_three_tables(capsys):
     assert not result["daily"][0]["gate"]["promote"]  # the last day's candidate is the bad one
     for title in ("Table 1", "§4.2", "Table 2", "os.cpu_count()"):
         assert title in err
+
+
+def test_split_arms_defaults_to_seed_0():
+    np.testing.assert_array_equal(split_arms(101, 5), split_arms(101, 5, seed=0))
+
+
+def test_the_setups_optimizer_is_the_paper_optimizer_with_its_l1_and_deep_rate():
+    """Setup.optimizer: 'the paper's optimizer (FTRL with L1 ..., AdaGrad ...) with this L1'."""
+    from wdnumpy.optim import make_optimizer
+    assert repr(Setup(l1=0.5, deep_lr=0.3).optimizer()) == repr(make_optimizer("paper"))
+    assert repr(Setup(l1=0.5, deep_lr=0.2).optimizer()) == repr(make_optimizer("paper", lr=0.2))
+    assert repr(Setup(l1=0.5).optimizer(deep_lr=0.7)) == repr(make_optimizer("paper", lr=0.7))
+
+
+def test_retrieval_of_a_single_candidate(world):
+    """'n_candidates >= 1' (its error message): one candidate, popular or explored, is allowed."""
+    for n_explore in (0, 1):
+        candidates, valid = retrieve(world, np.arange(10), n_candidates=1, n_explore=n_explore, seed=0)
+        assert candidates.shape == (10, 1) and valid.all()
+    with pytest.raises(ValueError, match="n_candidates >= 1"):
+        retrieve(world, np.arange(10), n_candidates=0, n_explore=0)
+
+
+def test_intervals_are_the_estimate_plus_and_minus_z95_standard_errors():
+    """rate_interval and relative_gain: (value, low, high, se) with a 95% normal interval value ± 1.96 se."""
+    rate, low, high, se = rate_interval(np.array([1, 0, 2, 1]), np.array([2, 2, 2, 2]))
+    assert np.isclose(rate - low, Z95 * se) and np.isclose(high - rate, Z95 * se)
+    gain, low, high, se = relative_gain((1.1, 0, 0, 0.011), (1.0, 0, 0, 0.01))
+    assert np.isclose(gain - low, Z95 * se) and np.isclose(high - gain, Z95 * se) and low < gain < high
+
+
+def test_serving_retrieves_100_candidates_by_default():
+    """serve's defaults are retrieve's documented ones: O(100) candidates, 100 when a user has that many."""
+    world = make_app_world(n_users=10, n_apps=150, seed=1)
+    scored = []
+
+    def scorer(world, user, app):
+        scored.append(np.bincount(user, minlength=10))
+        return np.zeros(len(user))
+
+    serve(world, np.arange(10), scorer)
+    assert scored[0].tolist() == [100] * 10
+
+
+def test_the_experiment_returns_its_world_and_each_users_arm(small_run):
+    """ab_experiment returns ``world`` (of ``setup.users`` users and ``setup.apps`` apps) and ``arm`` (U,)."""
+    ab, _ = small_run
+    assert (ab["world"].n_users, ab["world"].n_apps) == (SMALL.users, SMALL.apps)
+    arm = ab["arm"]
+    assert arm.shape == (SMALL.users,)
+    assert np.bincount(arm, minlength=len(ARMS)).tolist() == [ab["table"][name]["users"] for name in ARMS]
+
+
+def test_the_ab_table_header_names_its_columns():
+    """Table 1's columns, as the experiment command prints them."""
+    header = format_ab_table({}).splitlines()[0]
+    assert re.split(r"\s{2,}", header.strip()) == ["Model", "Offline AUC", "installs / impression [95% CI]",
+                                                    "installs / user [95% CI]", "gain / user [95% CI]",
+                                                    "expected gain"]
