@@ -75,3 +75,33 @@ def test_numerical_gradient_refuses_an_array_it_cannot_perturb_in_place():
     x = np.zeros((3, 4)).T  # a transposed view: reshape(-1) would be a copy
     with pytest.raises(ValueError, match="numerical_gradient needs a contiguous array it can perturb in place"):
         gradcheck.numerical_gradient(lambda: float(np.sum(x)), x)
+
+
+def test_report_lines_end_in_exactly_pass_or_fail():
+    """README: the report "prints one PASS/FAIL line per parameter": the result column is the bare word."""
+    x = np.array([0.3, -1.2])
+    good = gradcheck.check_gradients(lambda: float(np.sum(x ** 2)), {"x": x}, {"x": 2 * x})
+    bad = gradcheck.check_gradients(lambda: float(np.sum(x ** 2)), {"x": x}, {"x": x})
+    assert str(good).splitlines()[1].split()[-1] == "PASS"
+    assert str(bad).splitlines()[1].split()[-1] == "FAIL"
+
+
+class CubeModel:
+    """The least check_model needs (its docstring): ``params`` and ``loss(batch, backward=, dropout_seed=)``."""
+
+    def __init__(self):
+        self.params = {"x": np.array([1.0, 2.0])}
+
+    def loss(self, batch, backward=True, dropout_seed=None):
+        x = self.params["x"]
+        return float(np.sum(x ** 3)), ({"x": 3 * x ** 2} if backward else None)
+
+
+def test_check_model_uses_the_step_and_the_bound_it_is_given():
+    """check_model(h=, bound=): centred differences of x³ are 3x² + h² exactly, so the error shows h;
+    the report carries the given bound."""
+    h = 1e-2
+    report = gradcheck.check_model(CubeModel(), None, h=h, bound=1e-3)
+    assert report.max_error == pytest.approx(h ** 2 / (12 + 12 + h ** 2), rel=1e-3)
+    assert report.passed and report.bound == 1e-3
+    assert not gradcheck.check_model(CubeModel(), None, h=h, bound=1e-6).passed
