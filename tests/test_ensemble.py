@@ -87,6 +87,15 @@ def test_logistic_fit_is_the_exact_minimum_and_agrees_with_scipy():
     np.testing.assert_allclose(theta, reference, atol=1e-5)
 
 
+@pytest.mark.parametrize("n, positives", [(5, 1), (10, 1)])
+def test_logistic_fit_of_an_intercept_alone_is_exact(n, positives):
+    """fit_logistic returns 'the θ minimising the mean log loss', 'exact to about 1e-10' (fit_stacking): an
+    intercept alone fits log(k / (n − k)). (A first trial step of twice Newton's stalls 1e-7 to 1e-6 away here.)"""
+    y = (np.arange(n) < positives).astype(float)
+    theta = fit_logistic(np.ones((n, 1)), y, l2=0.0)
+    assert abs(theta[0] - np.log(positives / (n - positives))) < 1e-10
+
+
 def test_logistic_fit_stays_finite_on_separable_rows():
     X = np.column_stack([np.array([-2.0, -1.0, 1.0, 2.0]), np.ones(4)])
     theta = fit_logistic(X, np.array([0.0, 0.0, 1.0, 1.0]))
@@ -126,6 +135,7 @@ def test_stacked_rule_without_coefficients_says_to_fit_them():
     ("mean_logit", (1.0, 1.0, 0.0), "only go with combine='stacked'"),
     ("stacked", (1.0, 1.0), "three finite numbers"),
     ("stacked", (1.0, np.nan, 0.0), "three finite numbers"),
+    ("stacked", (1.0, None, 0.0), "three finite numbers"),  # a missing coefficient (null in a file) is no number
 ])
 def test_bad_rules_and_coefficients_raise_clear_errors(combine, stacking, message):
     wide, deep = members()
