@@ -9,7 +9,7 @@ from wdnumpy import layers
 from wdnumpy.gradcheck import check_layer, check_model
 from wdnumpy.layers import RowGrad
 from wdnumpy.losses import sigmoid
-from wdnumpy.tower import tower_backward
+from wdnumpy.tower import Affine, Dropout, tower_backward, tower_forward
 
 
 def min_distance_to_relu_kink(model, batch):
@@ -215,6 +215,31 @@ def test_dropout_layer_gradient_with_a_fixed_mask():
     np.testing.assert_allclose(out, x * keep / 0.6)
 
 
+def test_dropout_layer_takes_p_in_0_inclusive_to_1_exclusive():
+    """Dropout's documented range is [0, 1): 0 is allowed (and drops nothing), 1 is refused by name."""
+    x = np.arange(6.0).reshape(2, 3)
+    out, _ = Dropout(0.0, "d").forward(x, {}, training=True, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(out, x)
+    for p in (1, 1.5, -0.1):
+        with pytest.raises(ValueError, match=rf"dropout must lie in \[0, 1\), got {p}"):
+            Dropout(p, "d")
+
+
+def test_tower_forward_is_in_evaluation_mode_by_default():
+    """tower_forward(training=False) by default: dropout is the identity and needs no generator."""
+    model = WideDeep(WIDE_DIM, make_fields(), 2, hidden=(6, 4), seed=1, dropout=0.5)
+    x = np.random.default_rng(0).standard_normal((5, model.deep_input_dim))
+    out, _ = tower_forward(model.tower, x, model.params)
+    expected, _ = tower_forward(model.tower, x, model.params, training=False)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_an_affine_layer_shows_its_name_and_parameter_names():
+    """repr of a tower layer lists its parameter names, comma-separated (no bias for the output layer)."""
+    assert repr(Affine("deep.W1", "deep.b1", "h1")) == "Affine(h1: deep.W1, deep.b1)"
+    assert repr(Affine("deep.w_out", None, "deep_logit")) == "Affine(deep_logit: deep.w_out)"
+
+
 def test_model_with_dropout_and_l2_passes_the_gradient_check(batch):
     model = WideDeep(WIDE_DIM, make_fields(), 2, hidden=(6, 4), seed=1, dropout=0.3, l2=0.7)
     assert [type(layer).__name__ for layer in model.tower] == ["Affine", "ReLU", "Dropout"] * 2 + ["Affine"]
@@ -362,6 +387,25 @@ def test_bag_ids_out_of_range_are_named_as_integers():
     from wdnumpy import bags_from_lists
     with pytest.raises(ValueError, match=r"bag ids must lie in \[0, 3\), got values from -1 to 4$"):
         bags_from_lists([[0, -1], [], [4]], 3)
+
+
+def test_bag_ids_are_refused_below_0_or_at_the_vocabulary_size():
+    """bags_from_lists promises ids in [0, V): a negative id alone is refused, and V itself is out."""
+    from wdnumpy import bags_from_lists
+    with pytest.raises(ValueError, match=r"bag ids must lie in \[0, 3\), got values from -1 to 2$"):
+        bags_from_lists([[0, -1], [2]], 3)
+    with pytest.raises(ValueError, match=r"bag ids must lie in \[0, 3\), got values from 0 to 3$"):
+        bags_from_lists([[0], [3]], 3)
+    assert bags_from_lists([[0], [2]], 3).shape == (2, 3)
+
+
+def test_a_single_valued_field_refuses_ids_that_are_not_one_dimensional():
+    """A single-valued field takes ids of shape (N,): a column (N, 1) is refused naming field and shape."""
+    batch = make_batch()
+    batch.categorical["country"] = batch.categorical["country"][:, None]
+    with pytest.raises(ValueError, match=r"field 'country' is single-valued: expected ids of shape \(N,\), "
+                                         r"got \(8, 1\)"):
+        make_model().forward(batch)
 
 
 def test_batch_checks_name_what_is_wrong_and_allow_what_is_documented():
