@@ -94,6 +94,15 @@ def test_affine_without_bias_gradient(rng):
     assert report.passed, report
 
 
+def test_relu_at_exactly_zero_passes_no_gradient():
+    """relu_forward's cache is the mask ``x > 0`` and relu_backward gives ``dout · [x > 0]``: 0 at x = 0."""
+    x = np.array([[-1.0, 0.0, 2.0]])
+    out, cache = layers.relu_forward(x)
+    np.testing.assert_array_equal(out, [[0.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(cache.positive, [[False, False, True]])
+    np.testing.assert_array_equal(layers.relu_backward(np.ones_like(x), cache), [[0.0, 0.0, 1.0]])
+
+
 def test_relu_gradient_away_from_kink(rng):
     x = rng.standard_normal((6, 5))
     x = np.where(np.abs(x) < 0.1, 0.5, x)  # centered differences across the kink at 0 are not defined
