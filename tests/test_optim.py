@@ -339,6 +339,37 @@ def test_shared_buffer_updates_in_one_call_and_falls_back_for_some_of_its_parame
         np.testing.assert_array_equal(shared[name], separate[name])
 
 
+def test_shared_buffers_stay_one_call_per_buffer_after_the_first_step():
+    """The module docstring: parameters covering one buffer are updated in one call on the buffer,
+    at every step, once their state is views of the buffer's state (not only when it is made)."""
+    rng = np.random.default_rng(2)
+    shared, separate = shared_and_separate(rng)
+    calls = []
+
+    class Counting(AdaGrad):
+        def update(self, param, state, index, grad):
+            calls.append(param.shape)
+            super().update(param, state, index, grad)
+
+    optimizer, reference = Counting(0.1), AdaGrad(0.1)
+    for _ in range(3):
+        calls.clear()
+        grads = {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal(5),
+                 "t1": RowGrad(np.array([2]), rng.standard_normal((1, 2)), (4, 2)),
+                 "t2": RowGrad(np.array([1, 3]), rng.standard_normal((2, 2)), (5, 2))}
+        optimizer.step(shared, grads)
+        reference.step(separate, grads)
+        assert sorted(calls) == [(9, 2), (11,)]
+    for name in shared:
+        np.testing.assert_array_equal(shared[name], separate[name])
+
+
+def test_ftrl_default_alpha_is_0_05():
+    """FTRL's signature promises alpha = 0.05 (and β = 1, λ₁ = λ₂ = 0, n₀ = 0) by default."""
+    opt = FTRL()
+    assert (opt.alpha, opt.beta, opt.l1, opt.l2, opt.initial_accumulator) == (0.05, 1.0, 0.0, 0.0, 0.0)
+
+
 def test_hyperparameter_ranges_are_named_with_their_brackets():
     with pytest.raises(ValueError, match=r"momentum must be a finite number in \[0, 1\), got -1"):
         SGD(momentum=-1)
