@@ -299,3 +299,14 @@ def test_files_saved_before_id_dropout_and_named_rules_still_load(tmp_path, zoo)
     assert model.combine == "sum"
     np.testing.assert_array_equal(model.predict_proba(spec.transform(rows)),
                                   models["ensemble_logit"].predict_proba(spec.transform(rows)))
+
+
+def test_a_model_saved_without_a_spec_loads_with_spec_none(tmp_path):
+    """save_model's spec is optional; load_model then returns spec None (its documented return)."""
+    from wdnumpy import WideDeep
+    from wdnumpy.batch import EmbeddingField
+    model = WideDeep(wide_dim=3, fields=(EmbeddingField("f", vocab_size=2, dim=1),), n_continuous=0, hidden=(2,))
+    loaded, spec, metadata = io.load_model(io.save_model(tmp_path / "bare.npz", model))
+    assert spec is None and metadata == {}
+    for name, param in model.params.items():
+        np.testing.assert_array_equal(loaded.params[name], param)
