@@ -19,6 +19,7 @@ import sys
 import time
 import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -307,6 +308,24 @@ def test_a_zip_member_claiming_gigabytes_from_a_few_bytes_is_refused(work, tmp_p
         raw[at + offset:at + offset + 4] = (0xF0000000).to_bytes(4, "little")
     (tmp_path / "bomb.npz").write_bytes(bytes(raw))
     refused(tmp_path / "bomb.npz", "damaged or forged")
+
+
+def test_a_stored_member_holding_more_bytes_than_it_declares_is_refused(work, tmp_path):
+    """load_model refuses a file whose sizes declared in headers disagree with the sizes stored: here an
+    uncompressed member stores 8 bytes past its declared size (its CRC that of the declared bytes)."""
+    with zipfile.ZipFile(work / "m.npz") as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    first = next(iter(members))
+    declared = members[first]
+    members[first] = declared + bytes(8)
+    raw = bytearray(write_zip(tmp_path / "forged.npz", members).read_bytes())
+    for signature, crc_at, size_at in ((b"PK\x03\x04", 14, 22), (b"PK\x01\x02", 16, 24)):  # local, central
+        at = raw.find(signature)
+        raw[at + crc_at:at + crc_at + 4] = zlib.crc32(declared).to_bytes(4, "little")
+        raw[at + size_at:at + size_at + 4] = len(declared).to_bytes(4, "little")
+    (tmp_path / "forged.npz").write_bytes(bytes(raw))
+    refused(tmp_path / "forged.npz", rf"array '{first[:-4]}' claims {len(declared)} bytes from "
+                                     rf"{len(declared) + 8} stored bytes .*damaged or forged")
 
 
 def test_metadata_larger_than_the_bound_is_refused(work, monkeypatch):
