@@ -138,3 +138,21 @@ def test_an_unreadable_spec_file_names_the_parse_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match=r"cannot read the spec \(JSONDecodeError: "):
         load_spec(path)
+
+
+def test_a_spec_file_may_leave_out_wide_embeddings_and_continuous(tmp_path):
+    """load_spec fills in what a file leaves out: no wide columns, no embeddings, no continuous inputs (a
+    deep-only spec needs no "wide" key); found unpinned by a mutmut survivor."""
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps({"columns": [{"kind": "categorical", "name": "c"}, {"kind": "numeric", "name": "a"}],
+                                "embeddings": {"c": 3}, "continuous": ["a"]}))
+    spec = load_spec(path)
+    assert spec.wide == [] and spec.embeddings == {"c": 3} and spec.continuous == ["a"]
+    path.write_text(json.dumps({"columns": [{"kind": "categorical", "name": "c"}], "wide": ["c"]}))
+    spec = load_spec(path)
+    assert spec.wide == ["c"] and spec.embeddings == {} and spec.continuous == []
+
+
+def test_the_draft_embeds_in_8_dimensions_by_default():
+    """draft_spec's signature default embedding_dim=8 (the command line's --embedding-dim default too)."""
+    assert draft_spec({"city": ["a", "b", "a"], "age": ["1", "2", "3"]})["embeddings"] == {"city": 8}
