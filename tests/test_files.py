@@ -48,3 +48,23 @@ def test_a_save_removes_the_temporaries_of_dead_processes_only(tmp_path):
     assert target.read_bytes() == b"new"
     assert not any(path.exists() for path in dead)
     assert all(path.exists() for path in kept)  # not a pid, or a process that still runs
+
+
+def test_no_path_is_an_empty_path_and_writes_nothing(tmp_path, monkeypatch):
+    """None as the path gets resolve_output's "the path is empty", like "": nothing is written anywhere (not
+    a file of some made-up name in the working directory); found unpinned by a mutmut survivor."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="^--out: the path is empty"):
+        files.check_output_path(None, "--out")
+    with pytest.raises(ValueError, match="^output path: the path is empty"):
+        files.atomic_write(None, lambda f: f.write(b"x"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_name_that_is_not_utf8_is_written(tmp_path):
+    """A file name with bytes that are not UTF-8 (Python's surrogate escapes, as os.listdir gives them) is a
+    valid output path: its temporary name derives from it too, and the save succeeds; found unpinned by a
+    mutmut survivor."""
+    target = tmp_path / os.fsdecode(b"caf\xe9.npz")
+    assert files.atomic_write(target, lambda f: f.write(b"data")) == target
+    assert os.listdir(os.fsencode(tmp_path)) == [b"caf\xe9.npz"] and target.read_bytes() == b"data"
