@@ -1,6 +1,8 @@
-"""serving.py's promises that test_simulate.py does not check: latency_table's pool per setting, rows per piece
-and percentiles (on a fake clock: no timing is measured), Table 2's header, and request_columns' draws."""
+"""serving.py's promises that test_simulate.py does not check: score_request with parts that do not divide the
+request, latency_table's pool per setting, rows per piece and percentiles (on a fake clock: no timing is
+measured), Table 2's header, and request_columns' draws."""
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import numpy as np
@@ -39,6 +41,31 @@ class FakeClock:
 class IdentitySpec:
     def transform(self, piece):
         return piece["x"]
+
+
+class EchoModel:
+    """A stand-in model whose P of a row is the row's own value; records the size of each piece it scores."""
+
+    def __init__(self):
+        self.pieces = []
+        self.lock = threading.Lock()
+
+    def predict_proba(self, batch):
+        with self.lock:
+            self.pieces.append(len(batch))
+        return np.asarray(batch, dtype=float)
+
+
+def test_score_request_scores_each_row_once_in_order_for_any_number_of_parts():
+    # score_request: P (N,) of the N rows, "scored in parts contiguous pieces", also when parts does not divide N
+    x = np.arange(10.0) / 10
+    for parts in (1, 3, 4, 7, 10):
+        model = EchoModel()
+        np.testing.assert_array_equal(serving.score_request(model, IdentitySpec(), {"x": x}, parts), x)
+        assert len(model.pieces) == parts and sum(model.pieces) == x.size
+        with ThreadPoolExecutor(3) as executor:
+            np.testing.assert_array_equal(serving.score_request(EchoModel(), IdentitySpec(), {"x": x}, parts,
+                                                                executor), x)
 
 
 def test_latency_table_scores_on_a_pool_of_that_many_threads(monkeypatch):
