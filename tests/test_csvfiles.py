@@ -75,6 +75,15 @@ def test_a_quoted_field_may_span_lines(tmp_path):
     assert columns["text"].tolist() == ["two\nlines", "b"]
 
 
+def test_a_line_of_spaces_or_tabs_is_skipped_as_blank(tmp_path):
+    # iter_csv: "Surrounding spaces are stripped and blank lines skipped"; a line holding only whitespace is blank
+    columns = read_csv(write(tmp_path, "two.csv", "age,city\n30,Paris\n   \n\t\n41,Lyon\n  \n"))
+    assert columns["age"].tolist() == ["30", "41"] and columns["city"].tolist() == ["Paris", "Lyon"]
+    one = write(tmp_path, "one.csv", "city\nParis\n   \nLyon\n \t \n")  # one column: no field count to trip on
+    assert read_csv(one)["city"].tolist() == ["Paris", "Lyon"]
+    assert [chunk["city"].tolist() for chunk in iter_csv(one, chunk_rows=1)] == [["Paris"], ["Lyon"]]
+
+
 def test_chunks_cover_every_row_once(tmp_path):
     body = "".join(f"{i},{i % 7}\n" for i in range(25))
     chunks = list(iter_csv(write(tmp_path, "c.csv", "a,b\n" + body), chunk_rows=10))
