@@ -159,6 +159,19 @@ def test_bad_batches_raise_clear_value_errors():
         model.forward({"wide": None})
 
 
+@pytest.mark.parametrize("bad", [-1.0, 0.5, 2.0, np.nan])
+def test_every_label_other_than_0_and_1_is_refused(bad):
+    # Batch: labels (N,) in {0, 1}; validate says "labels must be 0 or 1" and names the row
+    labels = np.array([0, 1, 0, 1, 1, 0, 0, 1], dtype=float)
+    labels[5] = bad
+    batch = make_batch()
+    batch.labels = labels
+    with pytest.raises(ValueError, match=r"labels must be 0 or 1; row 5 has"):
+        batch.validate(WIDE_DIM, make_fields(), 2)
+    with pytest.raises(ValueError, match=r"labels must be 0 or 1; row 5 has"):
+        make_model().loss(batch)
+
+
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="mode"):
         WideDeep(3, mode="both")
