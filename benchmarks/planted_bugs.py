@@ -23,7 +23,9 @@ text no longer occurs exactly once (the code moved on: update the bug). Two
 *controls* change nothing the library does (a local variable renamed within one
 line); they should be missed, and the caught rate counts only the other bugs.
 Before the bugs, an unchanged copy is tested once (``--no-baseline`` skips it):
-if it fails, every bug would look caught, so the run stops.
+if it fails, every bug would look caught, so the run stops. The copies are of
+the working tree, uncommitted edits included, taken when each bug's run starts:
+someone editing a test during a run can fail the baseline or a bug's run.
 
 Usage, from the repository's root::
 
