@@ -2,6 +2,7 @@
 and bad arguments without tracebacks."""
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -395,3 +396,114 @@ def test_experiment_seed_reaches_the_ab_experiment(monkeypatch):
     with pytest.raises(Stop):
         main(["experiment", "--users", "12", "--seed", "7"])
     assert calls == [(12, 7)]
+
+
+# -- the wiring from options to the runs (the runs are stubbed: these check what reaches them) ------------------
+
+class Called(Exception):
+    """Raised by a stubbed run, so that nothing is trained."""
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Stub train_and_evaluate and train_csv as the command line sees them; record (name, args, kwargs)."""
+    from wdnumpy import cli
+    seen = []
+
+    def stub(name):
+        def run(*args, **kwargs):
+            seen.append((name, args, kwargs))
+            raise Called
+        return run
+
+    monkeypatch.setattr(cli, "train_and_evaluate", stub("train_and_evaluate"))
+    monkeypatch.setattr(cli, "train_csv", stub("train_csv"))
+    return seen
+
+
+def test_train_defaults_are_the_documented_ones(calls):
+    """README synopsis: adult without --data; --hidden 100,50, --embedding-dim 8, --seed 0; no early stopping."""
+    with pytest.raises(Called):
+        main(["train"])
+    [(name, args, kwargs)] = calls
+    assert name == "train_and_evaluate" and args == ("adult",)
+    assert kwargs["hidden"] == (100, 50) and kwargs["embedding_dim"] == 8 and kwargs["seed"] == 0
+    assert kwargs["validation"] is None and kwargs["patience"] is None
+
+
+def test_validation_and_patience_reach_the_run_on_bundled_data_and_on_a_csv(calls):
+    with pytest.raises(Called):
+        main(["train", "--data", "adult", "--validation", "0.2", "--patience", "3"])
+    with pytest.raises(Called):
+        main(["train", "--csv", "x.csv", "--spec", "s.json", "--label", "y", "--validation", "0.1", "--patience", "2"])
+    assert [(kw["validation"], kw["patience"]) for _, _, kw in calls] == [(0.2, 3), (0.1, 2)]
+
+
+def test_a_csv_runs_label_positive_threshold_split_test_and_encoding_reach_train_csv(calls):
+    from wdnumpy.splits import parse_split
+    with pytest.raises(Called):
+        main(["train", "--csv", "x.csv", "--spec", "s.json", "--label", "y", "--positive", ">50K",
+              "--split", "random:0.3", "--encoding", "latin-1"])
+    with pytest.raises(Called):
+        main(["train", "--csv", "x.csv", "--spec", "s.json", "--label", "y", "--threshold", "0.5",
+              "--test", "t.csv"])
+    (_, first, _), (_, second, _) = calls
+    assert first == ("x.csv", "s.json", "y", ">50K", None, parse_split("random:0.3"), None, "latin-1")
+    assert second == ("x.csv", "s.json", "y", None, 0.5, None, "t.csv", "utf-8")
+
+
+def test_a_csv_run_without_its_spec_or_label_names_the_missing_option(capsys):
+    for args, missing in ((["--label", "y"], "--spec"), (["--spec", "s.json"], "--label")):
+        code, _, stderr = run_here(capsys, "train", "--csv", "x.csv", *args)
+        assert code == 2 and stderr.rstrip().endswith(f"error: --csv needs {missing}")
+
+
+def test_the_saved_model_keeps_the_runs_results_as_metadata(train_cli, tmp_path):
+    from wdnumpy.io import load_model as load
+    train_cli("--seed", "3")
+    _, _, metadata = load(tmp_path / "run0.npz")
+    assert metadata["data"] == "adult" and metadata["epochs"] == 1 and 0 < metadata["auc"] <= 1
+
+
+def test_the_test_summary_of_adult_has_no_bayes_part(small_adult, monkeypatch, capsys):
+    monkeypatch.setattr(runs, "load_adult", lambda split="train", data_dir=None: small_adult[split])
+    code, out, _ = run_here(capsys, "train", "--data", "adult", "--epochs", "1", "--hidden", "4")
+    (summary,) = [line for line in out.splitlines() if line.startswith("test: ")]
+    assert code == 0 and re.fullmatch(r"test: auc [0-9.]+, accuracy [0-9.]+, logloss [0-9.]+", summary)
+
+
+def test_spec_checks_out_first_names_an_unknown_label_and_leaves_the_label_out_of_the_features(tmp_path, capsys):
+    csv = adult_rows(tmp_path, n=20)
+    code, _, stderr = run_here(capsys, "spec", "--csv", str(tmp_path / "missing.csv"),
+                               "--out", str(tmp_path / "no" / "such" / "dir" / "spec.json"))
+    assert code == 1 and "--out" in stderr and "missing.csv" not in stderr  # the output path is checked first
+    code, _, stderr = run_here(capsys, "spec", "--csv", str(csv), "--label", "nope")
+    assert code == 1 and "unknown label column 'nope'; the file has ['age', " in stderr
+    code, out, _ = run_here(capsys, "spec", "--csv", str(csv), "--label", "income_bracket")
+    draft = json.loads(out)
+    assert "income_bracket" not in {c["name"] for c in draft["columns"]}
+
+
+def test_an_os_error_is_one_line_naming_its_file(monkeypatch, capsys):
+    """README: errors in files exit 1 with one line naming the file (here one the system refused)."""
+    from wdnumpy import cli
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/data/locked.csv")
+
+    monkeypatch.setattr(cli, "iter_csv", refuse)
+    code, _, stderr = run_here(capsys, "spec", "--csv", "/data/locked.csv")
+    assert code == 1 and stderr == "error: /data/locked.csv: Permission denied\n"
+
+
+def test_parsed_values_have_their_types(capsys):
+    from wdnumpy.cli import build_parser
+    from wdnumpy.splits import parse_split
+    args = build_parser().parse_args(["train", "--split", "time:day:0.25"])
+    assert args.split == parse_split("time:day:0.25")
+    spec = build_parser().parse_args(["spec", "--csv", "x.csv"])
+    assert spec.rows == 10_000 and spec.embedding_dim == 8
+    experiment = build_parser().parse_args(["experiment", "--seed", "4"])
+    assert experiment.seed == 4 and isinstance(experiment.seed, int)
+    code, _, stderr = run_here(capsys, "experiment", "--seed", "-1")
+    assert code == 2 and "--seed" in stderr
