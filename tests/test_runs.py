@@ -152,3 +152,24 @@ def test_train_csv_same_seed_gives_identical_weights(ratings_csv):
     first, second = weights(), weights()
     for name in first:
         np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+def test_train_csv_defaults_and_result_and_settings_reaching_the_model(ratings_csv, tmp_path):
+    """The signature's defaults (10 epochs, no l2, wide_deep) and the model settings given (id_dropout) reach
+    the model; ``threshold`` labels the training and the test file alike."""
+    model, _, result = runs.train_csv(ratings_csv, small_spec(), label="liked", hidden=(2,), batch_size=200,
+                                      optimizer="adam", id_dropout=0.25)
+    assert result["model"] == "wide_deep" and result["epochs"] == 10 and model.l2 == 0.0
+    assert model.id_dropout_rate(model.fields[0]) == 0.25
+    header, *rows = ratings_csv.read_text().splitlines()
+    scores = [row.rsplit(",", 1)[0] + "," + ("7.5" if row.endswith(",1") else "2.5") for row in rows]
+    train_path, test_path = tmp_path / "train.csv", tmp_path / "test.csv"
+    train_path.write_text("\n".join([header] + scores[:150]) + "\n")
+    test_path.write_text("\n".join([header] + scores[150:]) + "\n")
+    model, spec, result = runs.train_csv(train_path, small_spec(), label="liked", threshold=5.0, test_csv=test_path,
+                                         epochs=1, hidden=(2,))
+    from wdnumpy.csvfiles import load_csv
+    columns, labels = load_csv(ratings_csv, "liked")
+    assert result["test_rows"] == 50 and result["train_rows"] == 150
+    expected = evaluate(labels[150:], model.predict_proba(spec.transform({k: v[150:] for k, v in columns.items()})))
+    assert result["auc"] == expected["auc"]
