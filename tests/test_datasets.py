@@ -282,3 +282,26 @@ def test_the_app_store_specs_deep_part_reads_the_users_age():
     data = make_app_store(n_train=300, n_test=50, n_users=100, n_apps=10, seed=0)
     batch = spec.fit(data.train).transform(data.test)
     assert batch.continuous.shape == (50, 1) and spec.model_kwargs()["n_continuous"] == 1
+
+
+def test_every_size_of_the_app_store_must_be_at_least_1_and_the_fractions_lie_in_their_ranges():
+    """make_app_store's checks, as its errors state them: every size >= 1, held_out_fraction in [0, 1),
+    held_out_users in [0, 1) and user_effect >= 0."""
+    from wdnumpy.datasets import make_app_store
+    small = dict(n_train=50, n_test=20, n_users=30, n_apps=10, n_categories=3, n_niche=4)
+    for size in ("n_train", "n_test", "n_users", "n_apps", "n_categories"):
+        with pytest.raises(ValueError, match="^all sizes must be >= 1$"):
+            make_app_store(**{**small, size: 0})
+    for held_out_users in (1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=r"held_out_users must lie in \[0, 1\) and user_effect be >= 0, got "
+                                             f"{held_out_users} and 0.0"):
+            make_app_store(**small, held_out_users=held_out_users)
+    store = make_app_store(**small, held_out_fraction=0.0)  # no niche pair held out is allowed
+    assert len(store.train_labels) == 50
+
+
+def test_adult_test_labels_read_the_test_files_own_spelling():
+    """The test file writes '>50K.' with a full stop; label 1 is still about 24% of its rows."""
+    from wdnumpy.datasets import load_adult
+    _, labels = load_adult("test")
+    assert 0.2 < labels.mean() < 0.28
