@@ -301,11 +301,11 @@ def test_every_size_of_the_app_store_must_be_at_least_1_and_the_fractions_lie_in
 
 
 def test_adult_labels_accept_the_original_test_files_spelling(tmp_path):
-    """UCI's original adult.test writes '>50K.' and '<=50K.' with a full stop: both spellings are labels."""
+    """UCI's original adult.test writes its labels '>50K.' and '<=50K.', with a full stop; they load too."""
     from pathlib import Path
     with gzip.open(Path(__file__).resolve().parent.parent / "data" / "adult.test.csv.gz", "rt") as f:
         header, first, *_ = [next(f) for _ in range(3)]
-    rows = [first.rsplit(",", 1)[0] + "," + label for label in (">50K.", "<=50K.", ">50K", "<=50K")]
+    rows = [first.rsplit(",", 1)[0] + "," + label for label in (">50K.", "<=50K.", ">50K.")]
     with gzip.open(tmp_path / "adult.test.csv.gz", "wt") as f:
         f.write(header + "\n".join(rows) + "\n")
-    assert load_adult("test", tmp_path)[1].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert load_adult("test", tmp_path)[1].tolist() == [1.0, 0.0, 1.0]
