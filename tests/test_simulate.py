@@ -229,3 +229,21 @@ def test_the_ab_table_header_names_its_columns():
     assert re.split(r"\s{2,}", header.strip()) == ["Model", "Offline AUC", "installs / impression [95% CI]",
                                                     "installs / user [95% CI]", "gain / user [95% CI]",
                                                     "expected gain"]
+
+
+def test_each_arms_rates_are_counted_from_its_own_users_log(small_run):
+    """Table 1's online columns, from each arm's served log: installs and the true probabilities summed per
+    user of the arm, over the user (per user) or over the impressions shown (per impression)."""
+    ab, _ = small_run
+    for index, name in enumerate(ARMS):
+        log, users = ab["logs"][name], np.flatnonzero(ab["arm"] == index)
+        installs = np.array([log.labels[log.user == u].sum() for u in users])
+        expected = np.array([log.prob[log.user == u].sum() for u in users])
+        shown = np.array([np.sum(log.user == u) for u in users])
+        row = ab["table"][name]
+        assert row["users"] == users.size and row["impressions"] == shown.sum() > 0
+        for key, (successes, trials) in {"per_impression": (installs, shown),
+                                         "per_user": (installs, np.ones(users.size)),
+                                         "expected_per_user": (expected, np.ones(users.size))}.items():
+            np.testing.assert_allclose(row[key], rate_interval(successes, trials), rtol=1e-12, err_msg=key)
+        assert row["per_user"][0] != row["expected_per_user"][0]  # drawn installs are not their expectation
