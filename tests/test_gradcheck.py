@@ -105,3 +105,30 @@ def test_check_model_uses_the_step_and_the_bound_it_is_given():
     assert report.max_error == pytest.approx(h ** 2 / (12 + 12 + h ** 2), rel=1e-3)
     assert report.passed and report.bound == 1e-3
     assert not gradcheck.check_model(CubeModel(), None, h=h, bound=1e-6).passed
+
+
+def test_relative_error_of_empty_gradients_is_zero_and_an_error_on_the_bound_passes():
+    from wdnumpy.gradcheck import compare, relative_error
+    assert relative_error(np.zeros(0), np.zeros(0)) == 0.0  # nothing to disagree on
+    analytic, numerical = {"w": np.array([1.0])}, {"w": np.array([1.5])}
+    error = relative_error(analytic["w"], numerical["w"])
+    assert compare(analytic, numerical, bound=error).passed  # "error <= bound" passes
+    assert not compare(analytic, numerical, bound=error * 0.999).passed
+
+
+def test_check_layer_takes_one_name_uses_its_seed_and_its_step():
+    """wrt may be a single name; dout is drawn from ``seed`` (the same report twice); ``h`` is the
+    finite-difference step (a huge step on a curved function shows a large error)."""
+    from wdnumpy.gradcheck import check_layer
+
+    def forward(values):
+        return values ** 3, values
+
+    def backward(dout, values):
+        return dout * 3 * values ** 2
+
+    inputs = {"values": np.array([0.5, -1.0, 2.0])}
+    first, again = (check_layer(forward, backward, inputs, "values", seed=4) for _ in range(2))
+    assert first.passed and first.rows[0].error == again.rows[0].error
+    coarse = check_layer(forward, backward, inputs, "values", seed=4, h=0.5)
+    assert coarse.rows[0].error > 1e-3 > first.rows[0].error
