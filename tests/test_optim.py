@@ -313,20 +313,26 @@ def test_parameters_sharing_a_buffer_get_the_per_parameter_update_bit_for_bit(ma
             assert value.shape == shared[name].shape and value.base is not None  # a view of the buffer's state
 
 
+def counting(optimizer):
+    """``optimizer`` with each ``update`` call's parameter shape appended to the returned list."""
+    calls = []
+    real_update = optimizer.update
+
+    def update(param, state, index, grad):
+        calls.append(param.shape)
+        real_update(param, state, index, grad)
+
+    optimizer.update = update
+    return optimizer, calls
+
+
 def test_shared_buffer_updates_in_one_call_and_falls_back_for_some_of_its_parameters():
     rng = np.random.default_rng(1)
     shared, separate = shared_and_separate(rng)
-    calls = []
-
-    class Counting(Adam):
-        def update(self, param, state, index, grad):
-            calls.append(param.shape)
-            super().update(param, state, index, grad)
-
     grads = {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal(5),
              "t1": RowGrad(np.array([1]), rng.standard_normal((1, 2)), (4, 2)),
              "t2": RowGrad(np.array([0, 4]), rng.standard_normal((2, 2)), (5, 2))}
-    optimizer, reference = Counting(), Adam()
+    (optimizer, calls), reference = counting(Adam()), Adam()
     optimizer.step(shared, grads)
     assert sorted(calls) == [(9, 2), (11,)]  # one call per buffer
     calls.clear()
@@ -344,14 +350,7 @@ def test_shared_buffers_stay_one_call_per_buffer_after_the_first_step():
     at every step, once their state is views of the buffer's state (not only when it is made)."""
     rng = np.random.default_rng(2)
     shared, separate = shared_and_separate(rng)
-    calls = []
-
-    class Counting(AdaGrad):
-        def update(self, param, state, index, grad):
-            calls.append(param.shape)
-            super().update(param, state, index, grad)
-
-    optimizer, reference = Counting(0.1), AdaGrad(0.1)
+    (optimizer, calls), reference = counting(AdaGrad(0.1)), AdaGrad(0.1)
     for _ in range(3):
         calls.clear()
         grads = {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal(5),
