@@ -120,14 +120,21 @@ def test_train_csv_dtype_log_and_early_stopping(ratings_csv, capsys):
     assert result["epochs"] < 30 and result["best_epoch"]["wide_deep"] >= 1
 
 
+def relabelled_halves(ratings_csv, folder, positive: str, negative: str):
+    """The ratings CSV with its 0/1 labels written as ``positive``/``negative``, cut into a training
+    file of its first 150 rows and a test file of the other 50: (train path, test path)."""
+    header, *rows = ratings_csv.read_text().splitlines()
+    rows = [row.rsplit(",", 1)[0] + "," + (positive if row.endswith(",1") else negative) for row in rows]
+    train_path, test_path = folder / "train.csv", folder / "test.csv"
+    train_path.write_text("\n".join([header] + rows[:150]) + "\n")
+    test_path.write_text("\n".join([header] + rows[150:]) + "\n")
+    return train_path, test_path
+
+
 def test_train_csv_scores_a_test_file_labelled_by_positive_and_logs_its_rows(ratings_csv, tmp_path):
     """train_csv's test rows can be ``test_csv`` (read like ``csv``, with the same ``positive``), and the log says
     how many there are; found unpinned by mutmut survivors."""
-    header, *rows = ratings_csv.read_text().splitlines()
-    yes_no = [row.rsplit(",", 1)[0] + "," + ("yes" if row.endswith(",1") else "no") for row in rows]
-    train_path, test_path = tmp_path / "train.csv", tmp_path / "test.csv"
-    train_path.write_text("\n".join([header] + yes_no[:150]) + "\n")
-    test_path.write_text("\n".join([header] + yes_no[150:]) + "\n")
+    train_path, test_path = relabelled_halves(ratings_csv, tmp_path, "yes", "no")
     lines = []
     model, spec, result = runs.train_csv(train_path, small_spec(), label="liked", positive="yes", test_csv=test_path,
                                          epochs=1, hidden=(4,), batch_size=32, log=lines.append)
@@ -161,11 +168,7 @@ def test_train_csv_defaults_and_result_and_settings_reaching_the_model(ratings_c
                                       optimizer="adam", id_dropout=0.25)
     assert result["model"] == "wide_deep" and result["epochs"] == 10 and model.l2 == 0.0
     assert model.id_dropout_rate(model.fields[0]) == 0.25
-    header, *rows = ratings_csv.read_text().splitlines()
-    scores = [row.rsplit(",", 1)[0] + "," + ("7.5" if row.endswith(",1") else "2.5") for row in rows]
-    train_path, test_path = tmp_path / "train.csv", tmp_path / "test.csv"
-    train_path.write_text("\n".join([header] + scores[:150]) + "\n")
-    test_path.write_text("\n".join([header] + scores[150:]) + "\n")
+    train_path, test_path = relabelled_halves(ratings_csv, tmp_path, "7.5", "2.5")
     model, spec, result = runs.train_csv(train_path, small_spec(), label="liked", threshold=5.0, test_csv=test_path,
                                          epochs=1, hidden=(2,))
     from wdnumpy.csvfiles import load_csv
