@@ -7,6 +7,7 @@ A developer tool, not a requirement and not part of CI. In a virtual environment
     /tmp/mutenv/bin/python benchmarks/mutation.py --sample 30 --seed 1      # 30 mutants per module
     /tmp/mutenv/bin/python benchmarks/mutation.py wdnumpy/metrics.py        # every mutant of one module
     /tmp/mutenv/bin/python benchmarks/mutation.py --after /tmp/wdnumpy-mutation-xyz   # after new tests: the survivors again
+    /tmp/mutenv/bin/python benchmarks/mutation.py --after A --after B --rest   # ...and every mutant they never reached
 
 It copies the files git tracks to a work folder (the checkout itself is never touched), tells mutmut
 to mutate ``wdnumpy/`` (except ``__init__``, ``__main__`` and the exercise solutions, which the
@@ -22,6 +23,7 @@ in the work folder prints a survivor's diff. ``--sample`` draws the same mutants
 and the same code.
 """
 import argparse
+import functools
 import json
 import os
 import random
@@ -100,6 +102,13 @@ def statuses(workdir: Path) -> dict:
     return found
 
 
+@functools.cache
+def same_code(folder: Path, module: str) -> bool:
+    """Whether an earlier work folder mutated the same code of ``module`` as the checkout has now (mutmut
+    numbers a function's mutants in order, so an edit changes what a name stands for)."""
+    return (folder / module).read_bytes() == (ROOT / module).read_bytes()
+
+
 def equivalent_names() -> set:
     names = set()
     for line in EQUIVALENT.read_text().splitlines():
@@ -153,9 +162,12 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--workdir", type=Path, help="where to copy the checkout (default: a new temp folder); "
                         "run again on the same folder to go on where a run stopped")
-    parser.add_argument("--after", type=Path, help="the work folder of an earlier run on the same library code: "
-                        "judge the same mutants, counting those it killed as killed and running the others "
+    parser.add_argument("--after", type=Path, action="append", default=[],
+                        help="the work folder of an earlier run (repeatable): judge the same mutants, counting "
+                        "those it killed as killed, if their module's code is unchanged, and running the others "
                         "again (after adding tests)")
+    parser.add_argument("--rest", action="store_true", help="with --after: also run the mutants that no earlier "
+                        "run reached, for a complete run")
     parser.add_argument("--report-only", action="store_true", help="print the table for what has run so far")
     args = parser.parse_args()
 
@@ -175,8 +187,13 @@ def main() -> int:
     for module, names in sorted(by_module.items()):
         chosen += random.Random(f"{args.seed}:{module}").sample(names, min(args.sample, len(names))) \
             if args.sample else names
-    earlier = statuses(args.after) if args.after else {}
-    if args.after:  # the mutants the earlier run judged (all of them, unless it was stopped part-way)
+    earlier = {}
+    for folder in args.after:
+        for name, status in statuses(folder).items():
+            if status != "not checked" and earlier.get(name) not in ("killed", "timeout") \
+                    and same_code(folder, module_of(name)):
+                earlier[name] = status
+    if args.after and not args.rest:  # the mutants the earlier runs judged
         chosen = [n for n in chosen if earlier.get(n, "not checked") != "not checked"]
     done = {n for n, status in earlier.items() if status in ("killed", "timeout")}
     print(f"{len(chosen)} mutants of {sum(map(len, by_module.values()))} in {len(by_module)} modules", flush=True)
