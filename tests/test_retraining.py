@@ -433,3 +433,34 @@ def test_a_bad_candidate_with_blown_up_weights_is_blocked_quietly(tiny_start, mo
         warnings.simplefilter("error")
         result = retraining.daily_retraining(setup, days=1, seed=1, start=start, bad_day=1)
     assert result["days"][0]["gate"]["reasons"] == ["predictions not finite or outside [0, 1]"]
+
+
+def test_each_days_random_draws_each_have_their_own_stream(tiny_start, monkeypatch):
+    """Each day the drift, the serving draws and the choice of held-out users draw from their own streams, new
+    each day: one seed reused for two purposes (or two days) would tie them together."""
+    import sys
+    from wdnumpy import retraining
+    from wdnumpy.datasets import AppWorld
+    seeds = []
+    real_rng, real_serve, real_drift = np.random.default_rng, retraining.serve, AppWorld.drift
+
+    def default_rng(seed=None):
+        if sys._getframe(1).f_globals.get("__name__") == "wdnumpy.retraining":
+            seeds.append(("held out", seed))  # the draws daily_retraining makes itself
+        return real_rng(seed)
+
+    def serve(*args, seed=0, **kwargs):
+        seeds.append(("serve", seed))
+        return real_serve(*args, seed=seed, **kwargs)
+
+    def drift(world, seed, *args, **kwargs):
+        seeds.append(("drift", seed))
+        return real_drift(world, seed, *args, **kwargs)
+
+    monkeypatch.setattr(np.random, "default_rng", default_rng)
+    monkeypatch.setattr(retraining, "serve", serve)
+    monkeypatch.setattr(AppWorld, "drift", drift)
+    retraining.daily_retraining(TINY, days=2, seed=1, start=tiny_start)
+    assert sorted(purpose for purpose, _ in seeds) == ["drift", "drift", "held out", "held out", "serve", "serve"]
+    streams = {tuple(np.random.SeedSequence(seed).generate_state(4)) for _, seed in seeds}
+    assert len(streams) == len(seeds), seeds

@@ -557,3 +557,41 @@ def test_the_experiments_offline_columns_and_gains(tiny_run):
             np.testing.assert_allclose(row[key], relative_gain(row[rate], ab["table"]["wide"][rate]), err_msg=key)
     assert ab["table"]["wide"]["gain"][0] == 0 and ab["table"]["wide"]["expected_gain"][0] == 0
     assert len({row["auc"] for row in ab["table"].values()}) == len(ARMS)
+
+
+def stream(seed):
+    """A seed's random stream, by its first numbers: NumPy seeds (s, 1, 0) and (s, 1) alike, for one."""
+    return tuple(np.random.SeedSequence(seed).generate_state(4))
+
+
+def test_the_experiments_random_draws_each_have_their_own_stream(monkeypatch):
+    """The world, the two random rankings, the logs' serving draws and the split into arms each draw from their
+    own stream: one seed reused for two purposes would tie them together (e.g. the random ranking to the world)."""
+    from wdnumpy import simulate
+    seeds = []
+    real_world, real_serve, real_split = simulate.make_app_world, simulate.serve, simulate.split_arms
+
+    class Scorer(RandomScorer):
+        def __init__(self, seed=0):
+            seeds.append(("scorer", seed))
+            super().__init__(seed)
+
+    def make_app_world(*args, seed=0, **kwargs):
+        seeds.append(("world", seed))
+        return real_world(*args, seed=seed, **kwargs)
+
+    def serve(*args, seed=0, **kwargs):
+        seeds.append(("serve", seed))
+        return real_serve(*args, seed=seed, **kwargs)
+
+    def split_arms(n_users, n_arms, seed=0):
+        seeds.append(("arms", seed))
+        return real_split(n_users, n_arms, seed)
+
+    for name, value in (("RandomScorer", Scorer), ("make_app_world", make_app_world), ("serve", serve),
+                        ("split_arms", split_arms)):
+        monkeypatch.setattr(simulate, name, value)
+    simulate.ab_experiment(TINY, seed=4)
+    assert [purpose for purpose, _ in seeds].count("serve") == 2 + len(ARMS)
+    assert {purpose for purpose, _ in seeds} == {"world", "scorer", "serve", "arms"}
+    assert len({stream(seed) for _, seed in seeds}) == len(seeds), seeds
