@@ -371,6 +371,14 @@ def test_the_bad_days_candidate_is_the_warm_start_trained_with_bad_lr(tiny_start
         assert d["gate"]["candidate"] == d["warm"]
 
 
+def test_a_bad_candidate_whose_training_diverges_is_blocked_as_diverged(tiny_start):
+    """``candidate_p`` is None for a candidate whose training diverged: the gate says so and keeps serving."""
+    result = daily_retraining(TINY, days=1, seed=1, start=tiny_start, bad_day=1, bad_lr=1e200)
+    gate = result["days"][0]["gate"]
+    assert gate["reasons"] == ["training diverged"] and gate["candidate"] is None and not gate["promote"]
+    assert format_daily_table(result["days"]).endswith("(bad candidate) BLOCKED: training diverged")
+
+
 def test_the_gate_uses_the_tolerance_and_its_verdict_decides_the_next_days_serving_model(tiny_start):
     """dry_run gets daily_retraining's tolerance; a promoted candidate (with its day's spec) serves the next day,
     a blocked one does not."""

@@ -595,3 +595,52 @@ def test_the_experiments_random_draws_each_have_their_own_stream(monkeypatch):
     assert [purpose for purpose, _ in seeds].count("serve") == 2 + len(ARMS)
     assert {purpose for purpose, _ in seeds} == {"world", "scorer", "serve", "arms"}
     assert len({stream(seed) for _, seed in seeds}) == len(seeds), seeds
+
+
+def test_serve_with_a_single_slot_and_ties_in_score_broken_by_retrieval_order():
+    """k = 1 is allowed ('k >= 1'); apps of equal score are shown in retrieval's order, so that a scorer that
+    cannot tell them apart (say two apps launched today) shows the same apps on every machine."""
+    world = make_app_world(n_users=30, n_apps=40, seed=6)
+    users = np.arange(30)
+
+    def constant(world, user, app):
+        return np.zeros(len(user))
+
+    for k in (1, 3):
+        log = serve(world, users, constant, k=k, n_candidates=20, n_explore=0, seed=2)
+        head, _ = retrieve(world, users, n_candidates=20, n_explore=0)
+        np.testing.assert_array_equal(log.app.reshape(30, k), head[:, :k])
+
+
+def test_the_model_scorer_scores_each_pair_from_its_raw_columns(tiny_run):
+    """ModelScorer: P(install) of each (user, app) pair, the model's prediction on the pair's raw columns."""
+    from wdnumpy.simulate import ModelScorer
+    world, spec, model = tiny_run["world"], tiny_run["spec"], tiny_run["models"]["wide_deep"]
+    user, app = np.array([3, 0, 3, 7, 0, 59]), np.array([5, 19, 5, 0, 2, 19])
+    expected = model.predict_proba(spec.transform(world.columns(user, app)))
+    np.testing.assert_allclose(ModelScorer(model, spec)(world, user, app), expected, rtol=1e-12)
+
+
+def test_the_experiments_defaults_and_its_models_are_fit_models_with_its_seed(tiny_run):
+    """seed 0 and a world drawn for the setup by default; the models are fit_models's on the training log with the
+    experiment's seed."""
+    from wdnumpy.simulate import fit_models
+    assert format_ab_table(ab_experiment(TINY)["table"]) == format_ab_table(ab_experiment(TINY, 0, None)["table"])
+    _, models = fit_models(tiny_run["logs"]["train"], TINY, seed=1)
+    for kind in ("wide", "deep", "wide_deep"):
+        for name, value in models[kind].params.items():
+            np.testing.assert_array_equal(tiny_run["models"][kind].params[name], value, err_msg=f"{kind} {name}")
+
+
+def test_a_user_with_nothing_left_to_install_counts_with_zero_impressions():
+    """A user who has installed every app gets no impressions; the arm's rates still count the user (per user: 0)."""
+    world = make_app_world(n_users=60, n_apps=20, seed=8)
+    world.installed[-1] = 1.0
+    ab = ab_experiment(TINY, seed=1, world=world)
+    arm = ab["arm"][-1]
+    name = ARMS[arm]
+    log, users = ab["logs"][name], np.flatnonzero(ab["arm"] == arm)
+    assert 59 not in log.user and 59 in users
+    installs = np.array([log.labels[log.user == u].sum() for u in users])
+    np.testing.assert_allclose(ab["table"][name]["per_user"], rate_interval(installs, np.ones(users.size)))
+    assert ab["table"][name]["impressions"] == len(log)
