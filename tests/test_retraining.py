@@ -339,6 +339,30 @@ def test_each_days_curves_target_and_steps(tiny_start):
         assert o["warm_curve"] == d["warm_curve"]  # batch_size only counts the steps
 
 
+def test_steps_per_epoch_count_batches_of_256_by_default(tiny_start, monkeypatch):
+    """A training log of 257 rows takes 2 steps of 256 (the default batch_size), 1 of 257, 3 of 100."""
+    from wdnumpy import retraining
+    from wdnumpy.simulate import Log
+    real_serve = retraining.serve
+
+    class Log257(Log):
+        def take(self, rows):  # the training part (taken first) cut to its first 257 rows
+            if not hasattr(self, "cut"):
+                self.cut = True
+                rows = np.flatnonzero(rows)[:257]
+            return Log.take(self, rows)
+
+    def serve(*args, **kwargs):
+        log = real_serve(*args, **kwargs)
+        return Log257(**{name: getattr(log, name) for name in log.__dataclass_fields__})
+
+    monkeypatch.setattr(retraining, "serve", serve)
+    setup = Setup(**{**vars(TINY), "queries": 3})
+    for kwargs, steps in (({}, 2), ({"batch_size": 257}, 1), ({"batch_size": 100}, 3)):
+        day = retraining.daily_retraining(setup, days=1, seed=1, start=tiny_start, **kwargs)["days"][0]
+        assert (day["rows"], day["steps_per_epoch"]) == (257, steps)
+
+
 def same_days(a, b):
     assert format_daily_table(a["days"]) == format_daily_table(b["days"])
     for x, y in zip(a["days"], b["days"]):
