@@ -603,13 +603,14 @@ def test_serve_with_a_single_slot_and_ties_in_score_broken_by_retrieval_order():
     world = make_app_world(n_users=30, n_apps=40, seed=6)
     users = np.arange(30)
 
-    def constant(world, user, app):
-        return np.zeros(len(user))
+    def odd_apps_first(world, user, app):  # two groups of tied scores
+        return (app % 2).astype(float)
 
+    head, _ = retrieve(world, users, n_candidates=20, n_explore=0)
     for k in (1, 3):
-        log = serve(world, users, constant, k=k, n_candidates=20, n_explore=0, seed=2)
-        head, _ = retrieve(world, users, n_candidates=20, n_explore=0)
-        np.testing.assert_array_equal(log.app.reshape(30, k), head[:, :k])
+        log = serve(world, users, odd_apps_first, k=k, n_candidates=20, n_explore=0, seed=2)
+        for u in users:
+            np.testing.assert_array_equal(log.app[log.user == u], head[u][head[u] % 2 == 1][:k])
 
 
 def test_the_model_scorer_scores_each_pair_from_its_raw_columns(tiny_run):
