@@ -507,3 +507,416 @@ def test_parsed_values_have_their_types(capsys):
     assert experiment.seed == 4 and isinstance(experiment.seed, int)
     code, _, stderr = run_here(capsys, "experiment", "--seed", "-1")
     assert code == 2 and "--seed" in stderr
+
+
+# -- the value parsers: what each option "Takes" in the README's reference, and the message for anything else ---
+
+def rejects(parse, text):
+    """The usage message ``parse`` gives for ``text`` (argparse shows it after the option's name)."""
+    import argparse
+    with pytest.raises(argparse.ArgumentTypeError) as error:
+        parse(text)
+    return str(error.value)
+
+
+def test_integers_take_whole_numbers_from_their_lower_bound_and_name_the_bad_value():
+    from wdnumpy.cli import non_negative_int, positive_int
+    assert [positive_int(t) for t in ("1", "2", "256")] == [1, 2, 256]
+    assert rejects(positive_int, "0") == "expected a positive integer, got 0"
+    assert rejects(positive_int, "-3") == "expected a positive integer, got -3"
+    assert rejects(positive_int, "ten") == "expected a positive integer, got 'ten'"
+    assert rejects(positive_int, "1.5") == "expected a positive integer, got '1.5'"
+    assert [non_negative_int(t) for t in ("0", "1", "17")] == [0, 1, 17]
+    for text in ("-1", "x", "1.0", ""):
+        assert rejects(non_negative_int, text) == f"expected a non-negative integer, got {text!r}"
+
+
+@pytest.mark.parametrize("name, accepted, refused, wanted", [
+    ("positive_float", {"1e-9": 1e-9, "0.5": 0.5, "3": 3.0}, ("0", "-1e-9", "-2"), "a finite positive number"),
+    ("non_negative_float", {"0": 0.0, "0.5": 0.5, "2": 2.0}, ("-1e-9", "-1"), "a finite number >= 0"),
+    ("probability", {"0": 0.0, "0.5": 0.5, "0.999": 0.999}, ("1", "1.5", "-0.001"), "a probability in [0, 1)"),
+    ("finite_float", {"-2.5": -2.5, "0": 0.0, "1e300": 1e300}, (), "a finite number"),
+])
+def test_numbers_are_finite_and_in_their_range_else_the_message_names_the_range_and_the_text(
+        name, accepted, refused, wanted):
+    from wdnumpy import cli
+    parse = getattr(cli, name)
+    for text, value in accepted.items():
+        assert parse(text) == value and isinstance(parse(text), float), text
+    for text in refused + ("inf", "-inf", "nan", "x", ""):
+        assert rejects(parse, text) == f"expected {wanted}, got {text!r}", text
+
+
+def test_a_fraction_lies_strictly_between_0_and_1():
+    from wdnumpy.cli import fraction
+    assert [fraction(t) for t in ("0.001", "0.5", "0.999")] == [0.001, 0.5, 0.999]
+    for text in ("0", "1", "-0.5", "1.5"):
+        assert rejects(fraction, text) == f"expected a fraction strictly between 0 and 1, got {text!r}"
+    assert rejects(fraction, "half") == "expected a finite number, got 'half'"
+
+
+def test_id_dropout_takes_one_rate_or_rates_by_column():
+    from wdnumpy.cli import rates_by_column
+    assert rates_by_column("0") == 0.0 and rates_by_column("0.05") == 0.05
+    assert rates_by_column("user_id:0.05") == {"user_id": 0.05}
+    assert rates_by_column(" user_id : 0.05,item_id:0,x:0.5") == {"user_id": 0.05, "item_id": 0.0, "x": 0.5}
+    assert rejects(rates_by_column, "1") == "expected a probability in [0, 1), got '1'"
+    assert rejects(rates_by_column, "user_id:1") == "expected a probability in [0, 1), got '1'"
+    for text in (":0.1", "user_id:0.1, :0.2", "user_id:0.1,"):
+        assert rejects(rates_by_column, text) == f"expected RATE or COLUMN:RATE[,COLUMN:RATE], got {text!r}", text
+
+
+def test_split_takes_random_or_time_with_a_fraction_strictly_between_0_and_1():
+    from wdnumpy.cli import split_spec
+    from wdnumpy.splits import parse_split
+    assert split_spec("random:0.2") == ("random", None, 0.2)
+    assert split_spec("time:timestamp:0.25") == ("time", "timestamp", 0.25)
+    for text in ("bogus:0.2", "random", "time:0.2", "random:x"):
+        with pytest.raises(ValueError) as error:
+            parse_split(text)
+        assert rejects(split_spec, text) == str(error.value)  # parse_split's own message, not a stand-in
+    for text in ("random:0", "random:1", "time:day:1.5", "random:-0.1"):
+        assert rejects(split_spec, text) == \
+            f"the split's fraction must lie strictly between 0 and 1, got {text!r}", text
+
+
+def test_hidden_takes_positive_widths_or_none():
+    from wdnumpy.cli import hidden_widths
+    assert hidden_widths("100,50") == (100, 50) and hidden_widths("7") == (7,)
+    assert hidden_widths("1,2,3") == (1, 2, 3)
+    assert hidden_widths("none") == hidden_widths("NONE") == hidden_widths(" None ") == hidden_widths("") == ()
+    for text in ("100,0", "100,x", "100;50", "-5", "nothing"):
+        assert rejects(hidden_widths, text) == \
+            f"expected comma-separated positive widths such as 100,50, got {text!r}", text
+
+
+def test_positive_and_threshold_exclude_each_other(capsys):
+    code, _, stderr = run_here(capsys, "train", "--csv", "x.csv", "--spec", "s.json", "--label", "y",
+                               "--positive", "1", "--threshold", "0.5")
+    assert code == 2 and "argument --threshold: not allowed with argument --positive" in stderr
+
+
+# -- train: every option reaches the run, and what it prints (the runs are stubbed) --------------------------
+
+ALL_BUNDLED = ["--model", "deep", "--epochs", "3", "--batch-size", "64", "--seed", "5", "--optimizer", "adam",
+               "--hidden", "9,4", "--lr", "0.02", "--dropout", "0.3", "--l2", "0.01", "--id-dropout",
+               "a:0.1", "--float32", "--validation", "0.25", "--patience", "2"]
+THE_SAME = dict(model="deep", epochs=3, batch_size=64, seed=5, optimizer="adam", hidden=(9, 4), lr=0.02,
+                dtype=np.float32, dropout=0.3, l2=0.01, id_dropout={"a": 0.1}, validation=0.25, patience=2)
+DEFAULTS = dict(model="wide_deep", epochs=10, batch_size=256, seed=0, optimizer="paper", hidden=(100, 50),
+                lr=None, dtype=np.float64, dropout=0.0, l2=0.0, id_dropout=0.0, validation=None, patience=None)
+
+
+def without_log(kwargs):
+    return {k: v for k, v in kwargs.items() if k != "log"}
+
+
+def test_every_training_option_reaches_the_run_of_bundled_data(calls):
+    with pytest.raises(Called):
+        main(["train", "--data", "app_store", "--embedding-dim", "3", *ALL_BUNDLED])
+    with pytest.raises(Called):
+        main(["train"])
+    (name, args, kwargs), (_, default_args, default_kwargs) = calls
+    assert name == "train_and_evaluate" and args == ("app_store",)
+    assert without_log(kwargs) == dict(THE_SAME, embedding_dim=3)
+    assert default_args == ("adult",) and without_log(default_kwargs) == dict(DEFAULTS, embedding_dim=8)
+    assert default_kwargs["log"] is print  # progress on standard output without --json
+
+
+def test_every_training_option_reaches_the_run_of_a_csv(calls):
+    with pytest.raises(Called):
+        main(["train", "--csv", "x.csv", "--spec", "s.json", "--label", "y", *ALL_BUNDLED])
+    with pytest.raises(Called):
+        main(["train", "--csv", "x.csv", "--spec", "s.json", "--label", "y"])
+    (name, _, kwargs), (_, _, default_kwargs) = calls
+    assert name == "train_csv"
+    assert without_log(kwargs) == THE_SAME and without_log(default_kwargs) == DEFAULTS
+
+
+def test_with_json_progress_goes_to_stderr(calls, capsys):
+    with pytest.raises(Called):
+        main(["train", "--json"])
+    [(_, _, kwargs)] = calls
+    capsys.readouterr()
+    kwargs["log"]("epoch 1  loss 0.5")
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "epoch 1  loss 0.5\n"
+
+
+@pytest.mark.parametrize("option, value", [("spec", "s.json"), ("label", "y"), ("positive", "1"),
+                                           ("threshold", "0.5"), ("split", "random:0.2"), ("test", "t.csv")])
+def test_an_option_of_own_data_without_csv_is_named_as_typed(capsys, calls, option, value):
+    code, _, stderr = run_here(capsys, "train", f"--{option}", value)
+    assert code == 2 and not calls and "usage:" in stderr
+    assert stderr.rstrip().endswith(f"error: --{option} needs --csv (it describes your own data, not --data)")
+
+
+def test_save_is_checked_before_any_training_and_named(calls, tmp_path, capsys):
+    target = tmp_path / "no" / "such" / "m.npz"
+    code, _, stderr = run_here(capsys, "train", "--save", str(target))
+    assert code == 1 and not calls
+    assert stderr == f"error: --save {target}: the directory {target.parent} does not exist\n"
+
+
+@pytest.fixture
+def finished_runs(monkeypatch):
+    """Stub the runs to return ``result`` (set it in the list) at once, and save_model to record its calls."""
+    from wdnumpy import cli
+    state = {"result": {}, "saved": [], "model": object(), "spec": object()}
+
+    def run(*args, **kwargs):
+        kwargs["log"]("epoch 1")
+        return state["model"], state["spec"], dict(state["result"])
+
+    monkeypatch.setattr(cli, "train_and_evaluate", run)
+    monkeypatch.setattr(cli, "train_csv", run)
+    monkeypatch.setattr(cli, "save_model", lambda *args, **kwargs: state["saved"].append((args, kwargs)))
+    return state
+
+
+def test_train_prints_the_test_metrics_with_four_decimals(finished_runs, capsys):
+    finished_runs["result"] = {"data": "app_store", "auc": 0.912345, "accuracy": 0.85, "logloss": 0.3,
+                               "bayes_auc": 0.95}
+    assert run_here(capsys, "train")[1:] == (
+        "epoch 1\ntest: auc 0.9123, accuracy 0.8500, logloss 0.3000, Bayes-optimal AUC 0.9500\n", "")
+    finished_runs["result"] = {"auc": 0.5}  # only the metrics the run reported
+    assert run_here(capsys, "train") == (0, "epoch 1\ntest: auc 0.5000\n", "")
+
+
+def test_train_without_test_rows_says_how_to_get_them(finished_runs, capsys):
+    finished_runs["result"] = {"data": "x.csv", "epochs": 1}
+    code, out, _ = run_here(capsys, "train", "--csv", "x.csv", "--spec", "s.json", "--label", "y")
+    assert code == 0 and out == "epoch 1\nno test rows (give --split or --test to score the model)\n"
+
+
+def test_train_saves_the_model_its_spec_and_results_then_says_where(finished_runs, tmp_path, capsys):
+    finished_runs["result"] = result = {"data": "adult", "auc": 0.75}
+    path = str(tmp_path / "m.npz")
+    code, out, err = run_here(capsys, "train", "--save", path, "--json")
+    assert code == 0
+    assert finished_runs["saved"] == [((path, finished_runs["model"], finished_runs["spec"]), {"metadata": result})]
+    assert err == f"epoch 1\nsaved to {path}\ntest: auc 0.7500\n"
+    assert out == json.dumps(result) + "\n"  # standard output holds only the JSON line
+
+
+# -- spec, predict, explain: their output and every option reaching it -------------------------------------
+
+def tiny_csv(path, encoding="utf-8", colors=("red", "blue", "red", "grün")):
+    text = "color,size,y\n" + "".join(f"{c},{s},{i % 2}\n" for i, (c, s) in enumerate(zip(colors, "1234")))
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    """A saved W&D model on the tiny CSV's columns, with random weights (so that rows score differently)."""
+    from wdnumpy.csvfiles import read_csv
+    from wdnumpy.features import FeatureSpec
+    from wdnumpy.io import save_model
+    from wdnumpy.specfiles import draft_spec
+    columns = read_csv(tiny_csv(tmp_path / "fit.csv"))
+    spec = FeatureSpec.from_dict(draft_spec(columns, "y", 2)).fit(columns)
+    model = make_model("wide_deep", spec, hidden=(3,), seed=0)
+    rng = np.random.default_rng(0)
+    for value in model.params.values():
+        value[...] = rng.normal(size=value.shape)
+    path = tmp_path / "tiny.npz"
+    save_model(path, model, spec)
+    return path, model, spec
+
+
+def test_spec_writes_the_librarys_draft_as_indented_json(tmp_path, capsys):
+    """The draft is the library's draft_spec of the sample, one value a line (indent 1) to edit by hand,
+    ending in a newline; --out FILE writes the same text."""
+    from wdnumpy.csvfiles import read_csv
+    from wdnumpy.specfiles import draft_spec
+    csv = tiny_csv(tmp_path / "t.csv")
+    code, out, _ = run_here(capsys, "spec", "--csv", str(csv), "--label", "y", "--embedding-dim", "3")
+    assert code == 0
+    assert out == json.dumps(draft_spec(read_csv(csv), "y", 3), indent=1) + "\n"
+    assert out.startswith('{\n "columns": [\n  {\n')
+    target = tmp_path / "spec.json"
+    assert run_here(capsys, "spec", "--csv", str(csv), "--label", "y", "--embedding-dim", "3", "--out",
+                    str(target)) == (0, "", "")
+    assert target.read_text(encoding="utf-8") == out
+
+
+def test_spec_samples_rows_from_the_top_and_reads_the_encoding(tmp_path, capsys):
+    csv = tmp_path / "t.csv"
+    csv.write_text("x\n1\n2\nabc\n")
+    kinds = {}
+    for rows in ("2", "3"):
+        code, out, _ = run_here(capsys, "spec", "--csv", str(csv), "--rows", rows)
+        assert code == 0
+        kinds[rows] = json.loads(out)["columns"][0]["kind"]
+    assert kinds == {"2": "numeric", "3": "categorical"}  # "abc" is the third row
+    latin = tiny_csv(tmp_path / "latin.csv", encoding="latin-1")
+    code, _, stderr = run_here(capsys, "spec", "--csv", str(latin))
+    assert code == 1 and stderr.startswith("error: ")
+    code, out, _ = run_here(capsys, "spec", "--csv", str(latin), "--encoding", "latin-1")
+    assert code == 0 and json.loads(out)["columns"][0]["name"] == "color"
+
+
+def test_predict_writes_a_probability_column_with_six_decimals(tiny_model, tmp_path, capsys):
+    from wdnumpy.csvfiles import read_csv
+    path, model, spec = tiny_model
+    csv = tiny_csv(tmp_path / "rows.csv")
+    expected = model.predict_proba(spec.transform(read_csv(csv)))
+    code, out, _ = run_here(capsys, "predict", "--model", str(path), "--csv", str(csv))
+    assert code == 0
+    lines = out.split("\n")
+    assert lines[0] == "probability" and lines[-1] == "" and len(lines) == 2 + len(expected)
+    assert all(re.fullmatch(r"0\.\d{6}", line) for line in lines[1:-1])
+    np.testing.assert_allclose([float(x) for x in lines[1:-1]], expected, atol=5e-7)
+    assert len(set(lines[1:-1])) > 1
+    target = tmp_path / "p.csv"
+    assert run_here(capsys, "predict", "--model", str(path), "--csv", str(csv), "--out", str(target)) == (0, "", "")
+    assert target.read_text() == out
+
+
+def test_predict_and_explain_read_the_encoding(tiny_model, tmp_path, capsys):
+    path, _, _ = tiny_model
+    latin = tiny_csv(tmp_path / "latin.csv", encoding="latin-1")
+    for command in (["predict"], ["explain", "--row", "3"]):
+        code, _, stderr = run_here(capsys, *command, "--model", str(path), "--csv", str(latin))
+        assert code == 1 and stderr.startswith("error: ") and "Traceback" not in stderr
+        code, out, _ = run_here(capsys, *command, "--model", str(path), "--csv", str(latin), "--encoding", "latin-1")
+        assert code == 0 and out
+
+
+def test_explain_prints_the_librarys_explanation_of_the_row(tiny_model, tmp_path, capsys):
+    from wdnumpy.csvfiles import read_csv
+    from wdnumpy.explain import explain
+    path, model, spec = tiny_model
+    csv = tiny_csv(tmp_path / "rows.csv")
+    for row in (0, 3):
+        code, out, _ = run_here(capsys, "explain", "--model", str(path), "--csv", str(csv), "--row", str(row))
+        assert code == 0 and out == f"{explain(model, spec, read_csv(csv), row)}\n"
+    assert "color=grün" in out
+
+
+def test_a_model_saved_without_its_spec_cannot_read_rows(tiny_model, tmp_path, capsys):
+    from wdnumpy.io import save_model
+    _, model, _ = tiny_model
+    bare = tmp_path / "bare.npz"
+    save_model(bare, model)
+    csv = tiny_csv(tmp_path / "rows.csv")
+    for command in (["predict"], ["explain", "--row", "0"]):
+        code, out, stderr = run_here(capsys, *command, "--model", str(bare), "--csv", str(csv))
+        assert code == 1 and out == ""
+        assert stderr == f"error: {bare}: the model was saved without a feature spec, so raw CSV rows cannot " \
+                         "be read\n"
+
+
+def test_predict_checks_out_before_reading_the_model(tmp_path, capsys):
+    target = tmp_path / "no" / "p.csv"
+    code, _, stderr = run_here(capsys, "predict", "--model", str(tmp_path / "none.npz"), "--csv", "x.csv",
+                               "--out", str(target))
+    assert code == 1 and stderr == f"error: --out {target}: the directory {target.parent} does not exist\n"
+
+
+def test_write_output_names_out_when_the_file_cannot_be_written(tmp_path, capsys):
+    """write_output: "-" is standard output, a path a file; a path that became unusable after the check
+    (here: never checked) is named as --out."""
+    from wdnumpy.cli import write_output
+    write_output("-", "a\nb\n")
+    assert capsys.readouterr().out == "a\nb\n"
+    write_output(str(tmp_path / "o.txt"), "ü\n")
+    assert (tmp_path / "o.txt").read_bytes() == "ü\n".encode("utf-8")
+    with pytest.raises(ValueError, match=r"^--out .*: is a directory; give a file name$"):
+        write_output(str(tmp_path), "x")
+
+
+def test_the_null_device_that_replaces_a_closed_pipe_takes_writes(tmp_path, monkeypatch):
+    """After a reader went away, standard output is the null device opened for writing: late output (the
+    interpreter's final flush, a library's print) is swallowed, not an error."""
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError
+
+        def flush(self):
+            raise BrokenPipeError
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["spec", "--csv", str(adult_rows(tmp_path, n=3))]) == 0
+    replaced = sys.stdout
+    try:
+        assert replaced.write("late output\n") == len("late output\n")
+        replaced.flush()
+    finally:
+        replaced.close()
+
+
+# -- experiment: what reaches the paper's experiment and what it prints (the experiment is stubbed) ----------
+
+@pytest.fixture
+def stub_experiment(monkeypatch):
+    """Stub the A/B experiment, the daily retraining, the request and the latency table (and their
+    formatting), recording each call; the experiment itself is pinned in test_simulate, test_retraining and
+    test_serving."""
+    from wdnumpy import retraining, serving, simulate
+    seen = {}
+    world, spec, model = object(), object(), object()
+    ab = {"table": {"wide": {"auc": 0.75, "installs_per_user": (1.0, 0.9, 1.1)}}, "world": world,
+          "models": {"wide": object(), "wide_deep": model}, "spec": spec}
+    daily = {"days": [{"day": 1, "gate": "promoted", "auc": np.float32(0.5)}]}
+    latencies = [{"batch": 1000, "threads": 1, "p50_ms": 1.5}]
+    columns = {"app": ["a"]}
+
+    def record(name, value):
+        def call(*args, **kwargs):
+            seen[name] = (args, kwargs)
+            return value
+        return call
+
+    monkeypatch.setattr(simulate, "ab_experiment", record("ab", ab))
+    monkeypatch.setattr(simulate, "format_ab_table", lambda table: "AB TABLE" if table is ab["table"] else "?")
+    monkeypatch.setattr(retraining, "daily_retraining", record("daily", daily))
+    monkeypatch.setattr(retraining, "format_daily_table", lambda days: "DAILY TABLE" if days is daily["days"] else "?")
+    monkeypatch.setattr(serving, "request_columns", record("request", columns))
+    monkeypatch.setattr(serving, "latency_table", record("latency", latencies))
+    monkeypatch.setattr(serving, "format_latency_table",
+                        lambda rows: "LATENCY TABLE" if rows is latencies else "?")
+    return seen, dict(ab=ab, daily=daily, world=world, spec=spec, model=model, columns=columns,
+                      latencies=latencies)
+
+
+EXPERIMENT_TABLES = (
+    "A/B experiment (Table 1): 12,345 users, 5 queries each, top 4 of 100 candidates; 95% intervals by the "
+    "normal approximation over users\nAB TABLE\n"
+    "\nDaily retraining (§4.2), 3 epochs a day from scratch (s) and warm-started (w); steps to reach the lowest "
+    "held-out log loss both reach\nDAILY TABLE\n"
+    "\nServing one request of 1,000 candidates (Table 2)\nLATENCY TABLE\n")
+
+
+def test_experiment_options_reach_every_part_of_it(stub_experiment, capsys):
+    seen, made = stub_experiment
+    assert run_here(capsys, "experiment", "--days", "4", "--users", "12345", "--seed", "7", "--requests", "9") \
+        == (0, EXPERIMENT_TABLES, "")
+    (setup, seed), kwargs = seen["ab"]
+    assert setup.users == 12_345 and seed == 7 and kwargs == {}
+    args, kwargs = seen["daily"]
+    assert args == (setup, 4, 7) and kwargs == {"start": made["ab"], "bad_day": 4}  # the last day's is bad
+    assert seen["request"] == ((made["world"],), {"user": 0, "n": 1000, "seed": 7})  # one seeded request
+    assert seen["latency"] == ((made["model"], made["spec"], made["columns"]), {"requests": 9})
+
+
+def test_experiment_defaults(stub_experiment, capsys):
+    seen, _ = stub_experiment
+    code, out, _ = run_here(capsys, "experiment")
+    assert code == 0 and out.startswith("A/B experiment (Table 1): 5,000 users,")
+    (setup, seed), _ = seen["ab"]
+    assert (setup.users, seed) == (5000, 0)
+    assert seen["daily"][0][1:] == (3, 0) and seen["daily"][1]["bad_day"] == 3
+    assert seen["request"][1]["seed"] == 0 and seen["latency"][1] == {"requests": 200}
+
+
+def test_experiment_json_puts_the_tables_on_stderr_and_one_json_line_on_stdout(stub_experiment, capsys):
+    import os
+    code, out, err = run_here(capsys, "experiment", "--users", "12345", "--json")
+    assert code == 0 and err == EXPERIMENT_TABLES
+    assert out.count("\n") == 1 and json.loads(out) == {
+        "ab": {"wide": {"auc": 0.75, "installs_per_user": [1.0, 0.9, 1.1]}},  # intervals as lists
+        "daily": [{"day": 1, "gate": "promoted", "auc": 0.5}],  # NumPy numbers as plain numbers
+        "serving": [{"batch": 1000, "threads": 1, "p50_ms": 1.5}],
+        "cpu_count": os.cpu_count()}
