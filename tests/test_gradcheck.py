@@ -132,3 +132,116 @@ def test_check_layer_takes_one_name_uses_its_seed_and_its_step():
     assert first.passed and first.rows[0].error == again.rows[0].error
     coarse = check_layer(forward, backward, inputs, "values", seed=4, h=0.5)
     assert coarse.rows[0].error > 1e-3 > first.rows[0].error
+
+
+# -- defaults, names, messages and the report's exact text (mutmut survivors showed them unpinned) ---------------
+
+def test_check_layer_draws_dout_from_seed_0_by_default():
+    """``seed=0`` is the default: the same dout, so the same error, as seed=0 given, and not seed=1's.
+    (A coarse step makes the error depend on dout: centred differences of v³ are 3v² + h².)"""
+    from wdnumpy.gradcheck import check_layer
+
+    def forward(values):
+        return values ** 3, values
+
+    def backward(dout, values):
+        return dout * 3 * values ** 2
+
+    inputs = {"values": np.array([0.5, -1.0, 2.0, 0.1])}
+    default, zero, one = (check_layer(forward, backward, inputs, "values", h=0.1, **seed)
+                          for seed in ({}, {"seed": 0}, {"seed": 1}))
+    assert default.rows[0].error == zero.rows[0].error != one.rows[0].error
+
+
+def test_check_layer_expands_row_gradients_and_names_a_count_mismatch():
+    from wdnumpy.gradcheck import check_layer
+    from wdnumpy.layers import RowGrad
+
+    def forward(x, E):
+        return x * E[[0, 2]].sum(), None
+
+    def backward(dout, cache):  # d/dx, and d/dE for rows 0 and 2 only (a RowGrad)
+        x, E = inputs["x"], inputs["E"]
+        return dout * E[[0, 2]].sum(), RowGrad(np.array([0, 2]), np.full(2, np.sum(dout * x)), (3,))
+
+    inputs = {"x": np.array([0.5, -1.5]), "E": np.array([0.3, 7.0, -0.2])}
+    report = check_layer(forward, backward, inputs, ("x", "E"))
+    assert report.passed and [r.name for r in report.rows] == ["x", "E"]
+    with pytest.raises(ValueError, match=r"^backward returned 2 gradients for 1 names in wrt \['x'\]$"):
+        check_layer(forward, backward, inputs, "x")
+
+
+class TwoParameterModel:
+    """check_model's least model, with two parameters; it records the ``backward`` argument of each call."""
+
+    def __init__(self):
+        self.params = {"x": np.array([1.0, 2.0]), "y": np.array([[0.5], [-1.0]])}
+        self.backward_flags = []
+
+    def loss(self, batch, backward=True, dropout_seed=None):
+        self.backward_flags.append(backward)
+        x, y = self.params["x"], self.params["y"]
+        loss = float(np.sum(x ** 3) + np.sum(x) * np.sum(y ** 2))
+        return loss, ({"x": 3 * x ** 2 + np.sum(y ** 2), "y": 2 * y * np.sum(x)} if backward else None)
+
+
+def test_check_model_checks_the_names_it_is_given_and_runs_one_backward_pass():
+    """Every parameter by default, or just ``names``; the analytic gradient comes from one loss with
+    backward, the finite differences from losses without (two per entry)."""
+    model = TwoParameterModel()
+    report = gradcheck.check_model(model, None)
+    assert [r.name for r in report.rows] == ["x", "y"] and report.passed
+    assert model.backward_flags == [True] + [False] * 2 * 4
+    model = TwoParameterModel()
+    only_y = gradcheck.check_model(model, None, names=("y",))
+    assert [r.name for r in only_y.rows] == ["y"] and only_y.passed
+    assert model.backward_flags == [True] + [False] * 2 * 2
+
+
+def test_numerical_gradients_use_a_step_of_1e_minus_5_by_default():
+    """Centred differences of x³ are 3x² + h² exactly: with the default h = 1e-5 they are 3x² to ~1e-10."""
+    x, y = np.array([1.0, -2.0]), np.array([[0.5]])
+    grads = gradcheck.numerical_gradients(lambda: float(np.sum(x ** 3) + np.sum(y ** 3)), {"x": x, "y": y})
+    assert list(grads) == ["x", "y"]
+    np.testing.assert_allclose(grads["x"], 3 * x ** 2, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(grads["y"], 3 * y ** 2, rtol=0, atol=1e-7)
+    coarse = gradcheck.numerical_gradients(lambda: float(np.sum(x ** 3)), {"x": x}, h=0.5)
+    np.testing.assert_allclose(coarse["x"], 3 * x ** 2 + 0.25, rtol=1e-12)
+    assert gradcheck.numerical_gradient(lambda: float(np.sum(x ** 3)), x)[1] == pytest.approx(12.0, abs=1e-7)
+
+
+def test_relative_error_follows_its_formula_for_any_numeric_arrays():
+    """``max|a − b| / max(1e-8, max|a| + max|b|)`` — also for integer arrays, where |−128| is 128."""
+    assert gradcheck.relative_error(np.array([-128], dtype=np.int8), [0.0]) == 1.0
+    assert gradcheck.relative_error([0.0], np.array([-128], dtype=np.int8)) == 1.0
+    assert gradcheck.relative_error(np.array([3, -4], dtype=np.int16), [3.0, -2.0]) == pytest.approx(2 / 7)
+    assert gradcheck.relative_error([1e-9], [0.0]) == pytest.approx(0.1)  # the 1e-8 floor of the denominator
+    with pytest.raises(ValueError, match=r"^cannot compare gradients of shapes \(2,\) and \(3,\)$"):
+        gradcheck.relative_error(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match=r"^gradient checks need float64 arrays, got float32$"):
+        gradcheck.numerical_gradient(lambda: 0.0, np.zeros(3, dtype=np.float32))
+
+
+def test_compare_reports_each_numerical_gradient_in_order_and_names_the_missing_ones():
+    analytic = {"b": np.array([1.0]), "a": np.array([2.0]), "extra": np.array([0.0])}
+    report = gradcheck.compare(analytic, {"a": np.array([2.0]), "b": np.array([3.0])})
+    assert [(r.name, r.passed) for r in report.rows] == [("a", True), ("b", False)]
+    assert report.rows[1].error == pytest.approx(0.5) and report.max_error == pytest.approx(0.5)
+    assert report.bound == gradcheck.DEFAULT_BOUND == 1e-7 and not report.passed
+    with pytest.raises(ValueError, match=r"^no analytic gradient for \['c', 'd'\]$"):
+        gradcheck.compare({}, {"d": np.zeros(1), "c": np.zeros(1)})
+    empty = gradcheck.compare({}, {})
+    assert empty.passed and empty.max_error == 0.0
+
+
+def test_the_report_prints_a_header_and_one_aligned_line_per_parameter():
+    """The printed report, exactly: a header naming the bound, then name, error (3 significant digits) and
+    PASS/FAIL, the name column as wide as the longest name (at least the 9 letters of "parameter")."""
+    from wdnumpy.gradcheck import CheckRow, GradCheckReport
+    short = GradCheckReport([CheckRow("w", 1.5e-9, True), CheckRow("b", 0.25, False)], 1e-7)
+    assert str(short) == ("parameter  relative error  result (bound 1e-07)\n"
+                          "w               1.500e-09  PASS\n"
+                          "b               2.500e-01  FAIL")
+    long = GradCheckReport([CheckRow("deep.W1_long", 0.0, True)], 1e-4)
+    assert repr(long) == ("parameter     relative error  result (bound 1e-04)\n"
+                          "deep.W1_long       0.000e+00  PASS")
