@@ -87,6 +87,12 @@ def test_a_tiny_test_fraction_still_gives_the_test_part_exactly_one_row():
     assert len(test_rows) == 1 and len(train_rows) == 9
     train_rows, test_rows = split_rows(10, 0.01, by="time", order_by=np.arange(10.0))
     assert test_rows.tolist() == [9] and train_rows.tolist() == list(range(9))
+    # and the other way round: 99% (or 95%) of 10 rows rounds to all of them, yet one row is left to train on
+    for test_fraction in (0.99, 0.95):
+        train_rows, test_rows = split_rows(10, test_fraction)
+        assert len(train_rows) == 1 and len(test_rows) == 9
+        train_rows, test_rows = split_rows(10, test_fraction, by="time", order_by=np.arange(10.0)[::-1])
+        assert train_rows.tolist() == [9] and test_rows.tolist() == list(range(9))
 
 
 def test_a_time_split_of_rows_without_one_time_per_row_says_so():
@@ -103,3 +109,34 @@ def test_split_without_labels_gives_none_and_labels_of_another_length_are_refuse
     assert sorted(np.concatenate([train_columns["x"], test_columns["x"]]).tolist()) == list(range(10))
     with pytest.raises(ValueError, match="labels have 9 rows but the columns have 10"):
         split(columns, np.zeros(9))
+
+
+def test_two_rows_split_into_one_each_and_fewer_are_refused():
+    """'at least one row goes to each part': two rows are enough (one each, by either kind of split); one row
+    or none cannot be split, and the error says how many rows there were."""
+    for test_fraction in (0.1, 0.5, 0.9):
+        train_rows, test_rows = split_rows(2, test_fraction, seed=1)
+        assert len(train_rows) == 1 and len(test_rows) == 1 and {*train_rows, *test_rows} == {0, 1}
+    assert [rows.tolist() for rows in split_rows(2, 0.5, by="time", order_by=np.array([7.0, 3.0]))] == [[1], [0]]
+    for n in (0, 1):
+        with pytest.raises(ValueError, match=rf"cannot split {n} row\(s\) into a training and a test part"):
+            split_rows(n, 0.5)
+
+
+def test_split_passes_its_seed_on():
+    """split(..., seed=s) makes the seed-s split of split_rows: another seed, another random split."""
+    columns, labels = {"x": np.arange(40)}, np.arange(40) % 3
+    for seed in (3, 7):
+        train_rows, test_rows = split_rows(40, 0.25, seed=seed)
+        train_columns, train_labels, test_columns, test_labels = split(columns, labels, test_fraction=0.25, seed=seed)
+        np.testing.assert_array_equal(test_columns["x"], test_rows)
+        np.testing.assert_array_equal(train_columns["x"], train_rows)
+        np.testing.assert_array_equal(test_labels, labels[test_rows])
+    assert not np.array_equal(split(columns, seed=3)[2]["x"], split(columns, seed=0)[2]["x"])
+
+
+def test_a_time_split_spec_needs_a_column_name():
+    """parse_split: "time:COLUMN:FRACTION" with an empty COLUMN ("time::0.2") is refused, like a missing one."""
+    for bad in ("time::0.2", "time:ts:", "time:ts:x", "random:0.2:3", "shuffle:ts:0.2", "time:ts:0.2:1"):
+        with pytest.raises(ValueError, match=f"expected random:FRACTION or time:COLUMN:FRACTION, got '{bad}'"):
+            parse_split(bad)
