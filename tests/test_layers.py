@@ -208,3 +208,41 @@ def test_dropout_with_probability_0_is_the_identity_even_in_training():
     out, cache = dropout_forward(x, 0.0, training=True)  # nothing to draw: no generator needed
     np.testing.assert_array_equal(out, x)
     np.testing.assert_array_equal(dropout_backward(np.ones_like(x), cache), np.ones_like(x))
+
+
+# -- dropout's range and cache, RowGrad's dense form (mutmut survivors showed them unpinned) ---------------------
+
+@pytest.mark.parametrize("p", [1.0, 1.5, -0.1, float("nan")])
+def test_dropout_probability_must_lie_in_0_to_1_excluding_1(p):
+    from wdnumpy.layers import dropout_forward
+    with pytest.raises(ValueError, match=rf"^dropout probability must lie in \[0, 1\), got {p}$"):
+        dropout_forward(np.ones((2, 2)), p, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="dropout probability"):
+        dropout_forward(np.ones((2, 2)), p, training=False)
+
+
+def test_dropout_caches_its_mask_and_the_factor_1_over_1_minus_p():
+    """Off (evaluation, or p = 0): the input itself and DropoutCache(None, 1.0). On: the kept units scaled by
+    1/(1 − p) in the input's dtype, the mask drawn from ``rng`` (units kept with probability 1 − p)."""
+    from wdnumpy.layers import DropoutCache, dropout_forward
+    x = np.arange(1.0, 7.0).reshape(2, 3)
+    for out, cache in (dropout_forward(x, 0.75, training=False), dropout_forward(x, 0.0)):
+        assert out is x and cache == DropoutCache(None, 1.0)
+    keep = np.array([[True, False, True], [False, False, True]])
+    out, cache = dropout_forward(x.astype(np.float32), 0.75, keep=keep)
+    assert out.dtype == np.float32 and cache.scale == 4.0 and cache.keep is keep
+    np.testing.assert_array_equal(out, x * keep * 4.0)
+    out, cache = dropout_forward(np.ones((200, 50)), 0.25, rng=np.random.default_rng(0))
+    assert 0.72 < cache.keep.mean() < 0.78 and set(np.unique(out)) == {0.0, 1 / 0.75}
+    with pytest.raises(ValueError, match=r"^dropout in training needs a fixed mask \(keep\) or a generator \(rng\)$"):
+        dropout_forward(x, 0.5)
+
+
+def test_a_row_gradient_densifies_to_its_shape_and_dtype():
+    from wdnumpy.layers import RowGrad
+    grad = RowGrad(np.array([0, 2]), np.array([[1.5, -1.0], [0.25, 2.0]], dtype=np.float32), (4, 2))
+    dense = grad.to_dense()
+    assert dense.dtype == np.float32 and dense.shape == (4, 2)
+    np.testing.assert_array_equal(dense, [[1.5, -1.0], [0, 0], [0.25, 2.0], [0, 0]])
+    flat = RowGrad(np.array([3]), np.array([7.0]), (5,)).to_dense()
+    np.testing.assert_array_equal(flat, [0, 0, 0, 7.0, 0])
