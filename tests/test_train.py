@@ -579,3 +579,21 @@ def test_early_stopping_defaults_to_auc_where_higher_is_better():
     assert stopper.update(2, 0.7) == (True, False)
     assert stopper.update(3, 0.65) == (False, False)
     assert stopper.best_epoch == 2
+
+
+def test_wide_in_dtype_converts_the_wide_part_to_the_models_dtype_only_where_there_is_one():
+    """train's helper: the rows' wide matrix in the model's dtype (the same matrix), and nothing else changed;
+    rows without a wide part, or a model without one, are left as they are."""
+    from wdnumpy.train import wide_in_dtype
+    model = small_model(dtype=np.float32)
+    rows = make_batch()
+    dense = rows.wide.toarray()
+    converted = wide_in_dtype(rows, model)
+    assert converted is rows and rows.wide.dtype == np.float32 and rows.wide.format == "csr"
+    np.testing.assert_array_equal(rows.wide.toarray(), dense.astype(np.float32))
+    assert rows.continuous.dtype == np.float64  # only the wide part
+    no_wide = Batch(labels=np.zeros(2))
+    assert wide_in_dtype(no_wide, model) is no_wide and no_wide.wide is None
+    deep_only = small_model(mode="deep", dtype=np.float32)
+    untouched = make_batch()
+    assert wide_in_dtype(untouched, deep_only).wide.dtype == np.float64
