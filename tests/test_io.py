@@ -1,5 +1,6 @@
 """Saving and loading: round trips, no pickle, atomic writes, clear errors."""
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -310,3 +311,58 @@ def test_a_model_saved_without_a_spec_loads_with_spec_none(tmp_path):
     assert spec is None and metadata == {}
     for name, param in model.params.items():
         np.testing.assert_array_equal(loaded.params[name], param)
+
+
+# -- what save_model accepts, and the checks of a spec against the parts a model uses ----------------------
+
+def test_save_model_refuses_what_is_not_a_model_naming_its_type(tmp_path):
+    with pytest.raises(ValueError, match="^can only save a WideDeep or an Ensemble, got dict$"):
+        io.save_model(tmp_path / "m.npz", {"bias": np.zeros(1)})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_model_names_an_unusable_path_a_model_file(tmp_path):
+    """save_model's path errors are files.atomic_write's, with the path called "model file"."""
+    from wdnumpy import WideDeep
+    model = WideDeep(wide_dim=2, mode="wide")
+    with pytest.raises(ValueError, match=f"^model file {re.escape(str(tmp_path))}: is a directory; give a file name$"):
+        io.save_model(tmp_path, model)
+    with pytest.raises(ValueError, match=r"^model file .*absent/m.npz: the directory .*absent does not exist$"):
+        io.save_model(tmp_path / "absent" / "m.npz", model)
+
+
+def test_a_spec_is_checked_only_against_the_parts_a_model_uses(tmp_path, zoo):
+    """A wide-only model needs no embedding fields and a deep-only one no wide features: saved with the full
+    spec (whose embeddings and wide features they leave out), both load, and predict as before."""
+    from wdnumpy import WideDeep
+    spec, _, rows, _ = zoo
+    kwargs = spec.model_kwargs()
+    wide = WideDeep(wide_dim=kwargs["wide_dim"], mode="wide", seed=1)
+    deep = WideDeep(fields=kwargs["fields"], n_continuous=kwargs["n_continuous"], hidden=(3,), mode="deep", seed=1)
+    wide.params["wide.w"][...] = np.linspace(-1, 1, wide.wide_dim)
+    for model in (wide, deep):
+        loaded, loaded_spec, _ = io.load_model(io.save_model(tmp_path / f"{model.mode}.npz", model, spec))
+        assert (loaded.mode, loaded.wide_dim, loaded.fields) == (model.mode, model.wide_dim, model.fields)
+        np.testing.assert_array_equal(loaded.predict_proba(loaded_spec.transform(rows)),
+                                      model.predict_proba(spec.transform(rows)))
+
+
+def test_an_unfitted_spec_is_saved_and_loaded_as_it_is(tmp_path):
+    """An unfitted spec has no vocabularies to check against the model: it comes back unfitted."""
+    from wdnumpy import WideDeep
+    spec = small_spec()
+    loaded, loaded_spec, _ = io.load_model(io.save_model(tmp_path / "m.npz", WideDeep(wide_dim=3, mode="wide"), spec))
+    assert not loaded_spec.fitted and loaded_spec.to_dict() == spec.to_dict() and loaded.wide_dim == 3
+
+
+@pytest.mark.parametrize("text, depth", [
+    ("", 0), ("0", 0), ('"plain"', 0), ("[]", 1), ("{}", 1), ("[[1], [2, [3]]]", 3), ('{"a": {"b": [1]}}', 3),
+    ("[[], [], []]", 2), ('["[[[", "{{"]', 1),            # brackets inside strings do not count
+    ('["\\"[[", 1]', 1),                              # nor after an escaped quote inside a string
+    ('["\\\\", "[["]', 1),                            # an escaped backslash does not escape the closing quote
+    ('["\\\\\\"[", {"k\\\\": [0]}]', 3),
+    ('{"é": ["ü", {"ß": []}]}', 4),
+])
+def test_nesting_depth_counts_lists_and_objects_outside_strings(text, depth):
+    json.loads(text or "0")  # each case is JSON
+    assert io.nesting_depth(text) == depth
