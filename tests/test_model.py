@@ -1,4 +1,6 @@
 """The whole model: gradient checks in every mode, joint training, interface, bad input."""
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -452,3 +454,139 @@ def test_a_field_left_out_of_a_per_column_id_dropout_gets_rate_0():
               EmbeddingField("app", vocab_size=4, dim=2, oov_id=0))
     model = WideDeep(fields=fields, hidden=(3,), mode="deep", id_dropout={"user": 0.25})
     assert model.id_dropout_rate(fields[0]) == 0.25 and model.id_dropout_rate(fields[1]) == 0.0
+
+
+# -- the constructor's documented defaults, checks and messages; repr; id dropout and the dense backward -------
+
+def test_constructor_defaults_are_the_documented_ones():
+    """wide_dim 0 (a deep model needs none), no continuous inputs, hidden (100, 50), wide & deep, float64,
+    seed 0, no dropout, no L2, no id dropout."""
+    field = EmbeddingField("c", 4, 2)
+    assert WideDeep(fields=[field], mode="deep").config() == {
+        "wide_dim": 0, "fields": [{"name": "c", "vocab_size": 4, "dim": 2, "multivalent": False, "pooling": "sum",
+                                   "oov_id": None}],
+        "n_continuous": 0, "hidden": [100, 50], "mode": "deep", "dtype": "float64", "seed": 0, "dropout": 0.0,
+        "l2": 0.0, "id_dropout": 0.0}
+    default = WideDeep(wide_dim=2, fields=[field])
+    assert default.mode == "wide_deep" and default.dtype == np.float64 and default.hidden == (100, 50)
+    seeded = WideDeep(wide_dim=2, fields=[field], seed=0)
+    for name, value in default.params.items():
+        np.testing.assert_array_equal(value, seeded.params[name], err_msg=name)
+    with pytest.raises(ValueError, match=r"^mode 'wide_deep' uses the wide part, so wide_dim must be >= 1, got 0$"):
+        WideDeep(fields=[field])
+
+
+def test_the_smallest_allowed_values_are_allowed():
+    """hidden widths >= 1, wide_dim >= 1, n_continuous >= 1 alone for a deep part, dropout and l2 from 0."""
+    model = WideDeep(wide_dim=1, n_continuous=1, hidden=(1, 1), dropout=0.0, l2=0.0, seed=0)
+    assert [p.shape for p in model.params.values()] == [(1,), (1,), (1, 1), (1,), (1, 1), (1,), (1, 1)]
+    assert WideDeep(n_continuous=1, hidden=(), mode="deep").deep_input_dim == 1
+    assert WideDeep(wide_dim=2, mode="wide", dropout=0.999, l2=1e300).dropout == 0.999
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(wide_dim=3, mode="both"), r"mode must be one of \('wide', 'deep', 'wide_deep'\), got 'both'"),
+    (dict(wide_dim=3, dtype=np.int32), "dtype must be float32 or float64, got int32"),
+    (dict(wide_dim=3, fields=[EmbeddingField("a", 3, 2), EmbeddingField("a", 4, 2)]),
+     r"field names must be distinct, got \['a', 'a'\]"),
+    (dict(wide_dim=3, n_continuous=1, hidden=(4, 0)), r"hidden widths must be >= 1, got \(4, 0\)"),
+    (dict(wide_dim=0, n_continuous=2, mode="wide"), "mode 'wide' uses the wide part, so wide_dim must be >= 1, got 0"),
+    (dict(wide_dim=3, n_continuous=0), "mode 'wide_deep' uses the deep part, which needs fields or n_continuous >= 1"),
+    (dict(n_continuous=0, mode="deep"), "mode 'deep' uses the deep part, which needs fields or n_continuous >= 1"),
+    (dict(wide_dim=3, mode="wide", dropout=1.0), r"dropout must lie in \[0, 1\), got 1.0"),
+    (dict(wide_dim=3, mode="wide", dropout=-0.1), r"dropout must lie in \[0, 1\), got -0.1"),
+    (dict(wide_dim=3, mode="wide", l2=-1e-9), "l2 must be a finite number >= 0, got -1e-09"),
+    (dict(wide_dim=3, mode="wide", l2=float("inf")), "l2 must be a finite number >= 0, got inf"),
+    (dict(wide_dim=3, mode="wide", l2=float("nan")), "l2 must be a finite number >= 0, got nan"),
+    (dict(fields=[EmbeddingField("a", 3, 2, oov_id=0)], mode="deep", id_dropout=1.0),
+     r"id_dropout must be a rate in \[0, 1\) or a dict of such rates keyed by field names \['a'\], got 1.0"),
+    (dict(fields=[EmbeddingField("a", 3, 2, oov_id=0)], mode="deep", id_dropout=-0.5), "got -0.5$"),
+    (dict(fields=[EmbeddingField("a", 3, 2, oov_id=0)], mode="deep", id_dropout={"b": 0.1}),
+     r"keyed by field names \['a'\], got \{'b': 0.1\}$"),
+    (dict(fields=[EmbeddingField("a", 3, 2, oov_id=0)], mode="deep", id_dropout={"a": 1.5}), r"got \{'a': 1.5\}$"),
+])
+def test_bad_constructor_arguments_are_named_with_the_value_given(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{message}" if message.startswith(("mode", "dtype", "field", "hidden",
+                                                                              "dropout", "l2", "id_")) else message):
+        WideDeep(**kwargs)
+
+
+def test_id_dropout_takes_rates_from_0_and_dicts_of_fields():
+    fields = [EmbeddingField("a", 3, 2, oov_id=0), EmbeddingField("b", 3, 2, oov_id=0)]
+    assert WideDeep(fields=fields, mode="deep", id_dropout={"a": 0.0, "b": 0.999}).id_dropout == {"a": 0.0, "b": 0.999}
+    assert WideDeep(fields=fields, mode="deep", id_dropout=0).id_dropout == 0.0
+
+
+def test_repr_is_a_table_of_every_parameter_its_shape_and_count():
+    model = WideDeep(wide_dim=3, fields=[EmbeddingField("c", 500, 2)], n_continuous=1, hidden=(2,), dropout=0.25,
+                     l2=0.5, id_dropout={"c": 0.1})
+    assert repr(model).split("\n") == [
+        "WideDeep(mode='wide_deep', hidden=(2,), dtype=float64, dropout=0.25, l2=0.5, id_dropout={'c': 0.1})",
+        "  parameter         shape                count",
+        "  bias              (1,)                     1",
+        "  wide.w            (3,)                     3",
+        "  deep.embedding.c  (500, 2)             1,000",
+        "  deep.W1           (3, 2)                   6",
+        "  deep.b1           (2,)                     2",
+        "  deep.w_out        (2, 1)                   2",
+        "  total                                  1,014"]
+
+
+def test_a_shared_table_shows_its_fields_and_width():
+    model, _ = shared_table_model_and_batch()
+    assert [repr(b) for b in model.blocks if not isinstance(b, EmbeddingField)] == [
+        "SharedTable(a, b; K=3)", "SharedTable(c; K=2)", "SharedTable(d; K=2)"]
+
+
+def test_id_dropout_replaces_ids_of_single_valued_and_bag_fields_in_training_only():
+    """WideDeep's id_dropout: in training, each id (each entry of a bag) becomes the OOV id with the rate; the OOV
+    row starts at zero, so a dropped single id embeds as zeros and a bag entirely dropped pools to zeros.
+    Predictions and evaluation-mode traces never drop."""
+    fields = [EmbeddingField("c", 6, 2, oov_id=0), EmbeddingField("bag", 6, 2, multivalent=True, oov_id=0)]
+    n = 400
+    rng = np.random.default_rng(0)
+    batch = Batch(wide=None, categorical={"c": rng.integers(1, 6, n),
+                                          "bag": sp.csr_matrix(np.eye(6)[rng.integers(1, 6, n)])},
+                  continuous=None, labels=rng.integers(0, 2, n))
+    model = WideDeep(fields=fields, hidden=(3,), mode="deep", id_dropout=0.5, seed=0)
+
+    def zero_rows(trace):
+        return {name: float(np.mean(~trace.embeddings[name].any(axis=1))) for name in ("c", "bag")}
+
+    training = zero_rows(model.trace(batch, training=True))
+    assert all(0.4 < share < 0.6 for share in training.values()), training
+    assert zero_rows(model.trace(batch)) == {"c": 0.0, "bag": 0.0}
+    before = model.predict_proba(batch)
+    model.loss(batch)
+    np.testing.assert_array_equal(model.predict_proba(batch), before)
+
+
+def test_trace_checks_the_batch_like_forward():
+    """trace is "one forward pass": a batch that does not fit the model is refused the same way."""
+    model = make_model()
+    batch = make_batch()
+    batch.continuous = batch.continuous[:, :1]
+    with pytest.raises(ValueError) as expected:
+        model.forward(batch)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(expected.value))}$"):
+        model.trace(batch)
+
+
+def test_a_dense_embedding_gradient_is_cut_into_each_fields_block(monkeypatch):
+    """An embedding_backward that gives a dense (ΣV, K) gradient (as an exercise's may) still gets each field of a
+    shared table its own block: the same numbers as the sparse route, as a dense array."""
+    model, batch = shared_table_model_and_batch(seed=3)
+    z, cache = model._forward(batch, training=False, check=True)
+    dz = np.random.default_rng(4).standard_normal(z.shape)
+    sparse = model.backward(dz, cache)
+    real = layers.embedding_backward
+    monkeypatch.setattr(layers, "embedding_backward", lambda dout, c: real(dout, c).to_dense())
+    dense = model.backward(dz, cache)
+    assert list(dense) == list(sparse)
+    for f in model.fields:
+        name = f"deep.embedding.{f.name}"
+        if f.multivalent:
+            assert isinstance(dense[name], RowGrad)
+            continue
+        assert isinstance(dense[name], np.ndarray) and dense[name].shape == (f.vocab_size, f.dim), name
+        np.testing.assert_array_equal(dense[name], sparse[name].to_dense(), err_msg=name)
