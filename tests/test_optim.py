@@ -580,10 +580,26 @@ def test_a_buffer_whose_parameters_do_not_share_one_state_of_the_buffer_is_updat
 
 @pytest.mark.xfail(strict=True, raises=AttributeError, reason="library bug: _update_shared reads .shape of the "
                    "None base of a state array that is not a view (optim.py, `v.shape != buffer.shape`)")
-def test_a_buffer_whose_parameters_each_have_a_state_of_their_own_is_updated_one_by_one():
-    """Each view of a buffer stepped alone first (so each has a state of its own), then both together."""
+@pytest.mark.parametrize("moved", [False, True], ids=["own states", "own state first, then a view"])
+def test_a_buffer_whose_first_parameter_has_a_state_of_its_own_is_updated_one_by_one(moved):
+    """Each view of a buffer stepped alone first (so each has a state of its own), then both together; or a
+    view with a state of its own beside one whose state is a view of another buffer's state."""
     rng = np.random.default_rng(6)
-    flat = rng.standard_normal(7)
     g = [rng.standard_normal(3), rng.standard_normal(4)]
-    assert_same_as_separate(lambda: AdaGrad(0.1), {"a": flat[:3], "b": flat[3:]},
-                            [{"a": g[0]}, {"b": g[1]}, {"a": g[0], "b": -g[1]}])
+    if not moved:
+        flat = rng.standard_normal(7)
+        assert_same_as_separate(lambda: AdaGrad(0.1), {"a": flat[:3], "b": flat[3:]},
+                                [{"a": g[0]}, {"b": g[1]}, {"a": g[0], "b": -g[1]}])
+        return
+    first, second = rng.standard_normal(7), rng.standard_normal(6)
+    params = {"a": first[:3], "b": first[3:], "c": second[4:]}
+    separate = {name: value.copy() for name, value in params.items()}
+    one, each = AdaGrad(0.1), AdaGrad(0.1)
+    for step, grads in enumerate([{"a": g[0], "b": g[1]}, {"c": g[0][:2]}, {"c": g[0][:2], "b": g[1]}]):
+        if step == 2:
+            params["b"] = second[:4]
+            params["b"][...] = separate["b"]
+        one.step(params, grads)
+        each.step(separate, grads)
+    for name in params:
+        np.testing.assert_array_equal(params[name], separate[name], err_msg=name)
