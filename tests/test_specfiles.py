@@ -1,5 +1,6 @@
 """Spec files: JSON and TOML describe the same spec, a bad file is named, and the draft's choice of kinds."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,3 +157,91 @@ def test_a_spec_file_may_leave_out_wide_embeddings_and_continuous(tmp_path):
 def test_the_draft_embeds_in_8_dimensions_by_default():
     """draft_spec's signature default embedding_dim=8 (the command line's --embedding-dim default too)."""
     assert draft_spec({"city": ["a", "b", "a"], "age": ["1", "2", "3"]})["embeddings"] == {"city": 8}
+
+
+def test_the_drafts_notes_show_how_to_add_a_cross_and_list_every_pair_of_id_columns():
+    """draft_spec: 'Crosses are left to the user: the description's notes suggests some.' The first note says how
+    to add one, with a crossed column description that is valid as it stands; the second lists each pair of the
+    columns that go to the wide part, in column order, separated by commas."""
+    draft = draft_spec({"a": ["x", "y"], "age": ["1", "2"], "b": ["u", "v"], "c": ["p", "q"]})
+    assert draft["notes"][0] == ('Crosses memorize pairs of values in the wide part: add, for example, '
+                                 '{"kind": "crossed", "name": "a_x_b", "columns": ["a", "b"], "buckets": 10000} '
+                                 'to columns and its name to wide.')
+    example = json.loads(draft["notes"][0].split("for example, ")[1].split(" to columns")[0])
+    spec = FeatureSpec.from_dict({**draft, "columns": draft["columns"] + [example], "wide": draft["wide"] + ["a_x_b"]})
+    assert list(spec.columns["a_x_b"].parents) == ["a", "b"] and "a_x_b" in spec.wide
+    assert draft["notes"][1] == "Candidate pairs: a × b, a × c, b × c"
+    assert len(draft_spec({"a": ["x", "y"], "age": ["1", "2"]})["notes"]) == 1  # one id column: no pair
+
+
+def test_the_draft_finds_a_separator_anywhere_in_the_values_of_a_list_column():
+    """A value that holds the separator at its very start (an empty first item) holds it too; a list column
+    is found when 30% of its values hold a separator (most lists in a column may have one item), and the draft
+    gives it min_count 2 like a large categorical column."""
+    for values in (["|a", "|b", "|c", "|a"], [";a", ";b"], [",a", ",b"]):
+        column = draft_spec({"tags": values})["columns"][0]
+        assert column == {"kind": "multivalent", "name": "tags", "separator": values[0][0], "min_count": 2}
+    three_in_ten = ["a|b", "c|d", "e|f"] + [f"g{i}" for i in range(7)]
+    assert draft_spec({"tags": three_in_ten})["columns"][0]["kind"] == "multivalent"
+    two_in_ten = ["a|b", "c|d"] + [f"g{i}" for i in range(8)]
+    assert draft_spec({"tags": two_in_ten})["columns"][0] == {"kind": "categorical", "name": "tags", "min_count": 1}
+
+
+def test_the_draft_drops_rare_values_only_of_categorical_columns_with_more_than_20_values():
+    """min_count 2 (rare values pooled into the unknown id) from 21 distinct values on, 1 up to 20."""
+    for distinct, min_count in ((20, 1), (21, 2)):
+        values = [f"v{i}" for i in range(distinct)] * 2
+        assert draft_spec({"c": values})["columns"][0] == {"kind": "categorical", "name": "c", "min_count": min_count}
+
+
+def test_the_draft_describes_a_column_with_a_single_present_value():
+    """Only a column without any present value is left out; one value (a one-row sample) is enough."""
+    draft = draft_spec({"city": ["Paris"], "age": ["30"], "none": [""]})
+    assert [c["name"] for c in draft["columns"]] == ["city", "age"]
+    draft = draft_spec({"city": ["", "Paris", ""], "age": ["", "", "30"]})
+    assert draft["columns"] == [{"kind": "categorical", "name": "city", "min_count": 1},
+                                {"kind": "numeric", "name": "age", "fill": "median"}]
+
+
+def test_an_id_is_a_column_named_id_in_any_case_holding_whole_numbers():
+    """'unless its name ends in "id" and its values are whole numbers': UserID counts, a fractional paid does not."""
+    draft = draft_spec({"UserID": ["3", "17", "3.0"], "paid": ["1.5", "2", "3"], "Id": ["1", "2", "2"]})
+    kinds = {c["name"]: c["kind"] for c in draft["columns"]}
+    assert kinds == {"UserID": "categorical", "paid": "numeric", "Id": "categorical"}
+
+
+def test_a_saved_spec_is_indented_json_like_the_readmes(tmp_path):
+    """save_spec writes the README's spec.json layout: '{', then each key on its own line indented one space,
+    so that a saved spec is a file to read and edit (and to diff line by line)."""
+    spec = FeatureSpec.from_dict(JSON_SPEC)
+    text = save_spec(tmp_path / "spec.json", spec).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[1] == ' "columns": [' and lines[2] == "  {" and lines[-1] == "}"
+    assert json.loads(text) == spec.to_dict()
+
+
+def test_a_spec_file_that_is_not_utf8_is_named(tmp_path):
+    """A spec file is UTF-8 text (as JSON and TOML are): other bytes give the file's name and the decoding error."""
+    path = tmp_path / "latin.json"
+    path.write_bytes('{"columns": [{"kind": "categorical", "name": "ville"}], "wide": ["ville"], "x": "é"}'
+                     .encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin\.json: cannot read the spec \(UnicodeDecodeError: "):
+        load_spec(path)
+    with pytest.raises(ValueError, match=r": no such spec file"):
+        load_spec(tmp_path)  # a directory is not a spec file
+
+
+def test_a_spec_file_is_read_as_utf8_whatever_the_locale(tmp_path):
+    """JSON and TOML files are UTF-8: a spec naming a column 'città' loads the same under an ASCII (C) locale."""
+    import os
+    import subprocess
+    import sys
+    path = tmp_path / "spec.json"
+    path.write_bytes(json.dumps({"columns": [{"kind": "categorical", "name": "città"}], "wide": ["città"]},
+                                ensure_ascii=False).encode("utf-8"))
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0",
+           "PYTHONIOENCODING": "utf-8"}
+    code = "import sys; from wdnumpy.specfiles import load_spec; print(load_spec(sys.argv[1]).wide == ['citt\\xe0'])"
+    result = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True,
+                            cwd=str(Path(__file__).resolve().parent.parent))
+    assert result.stdout.strip() == "True", result.stderr
