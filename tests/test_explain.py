@@ -96,3 +96,20 @@ def test_the_printed_explanation_names_each_term_and_aligns_the_numbers():
     starts = {line.index(sign) for line, sign in zip(lines, "-+-+-")}
     assert starts == {len("wide: " + long_name) + 2}  # one column of numbers, after the longest name
     assert lines[-1].endswith("P(Y=1) = 0.3486")
+
+
+def test_the_printed_explanation_of_short_names_keeps_a_24_character_name_column():
+    """Names shorter than the column still get 24 characters and two spaces; each number has its sign and four
+    decimals, and the last line adds P(Y=1); a model without wide terms prints none."""
+    from wdnumpy.explain import Explanation
+    e = Explanation(bias=0.5, wide=[("a=1", 0.25), ("b=2", -1.5)], deep=-0.125, logit=-0.875)
+    assert str(e).split("\n") == [
+        "bias                      +0.5000",
+        "wide: a=1                 +0.2500",
+        "wide: b=2                 -1.5000",
+        "deep part logit           -0.1250",
+        "= logit                   -0.8750   P(Y=1) = 0.2942"]
+    assert str(Explanation(bias=-2.0, wide=[], deep=0.0, logit=-2.0)).split("\n") == [
+        "bias                      -2.0000",
+        "deep part logit           +0.0000",
+        "= logit                   -2.0000   P(Y=1) = 0.1192"]

@@ -3,6 +3,8 @@ standard output, ``what`` names the path, the file-size limit's reason, and whic
 removes (those of processes that no longer run, and only those)."""
 import errno
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -41,13 +43,14 @@ def test_a_save_removes_the_temporaries_of_dead_processes_only(tmp_path):
     target = tmp_path / "model.npz"
     prefix = files._temporary_prefix(target)
     dead = [tmp_path / f"{prefix}{pid}{files.TEMPORARY_SUFFIX}" for pid in range(10**7, 10**7 + 6)]  # > pid_max
-    kept = [tmp_path / f"{prefix}{name}{files.TEMPORARY_SUFFIX}" for name in ("note", "x1", "y2", str(os.getppid()))]
+    # not pids (a running process's temporary is the next tests': no process is signalled here, not even our parent)
+    kept = [tmp_path / f"{prefix}{name}{files.TEMPORARY_SUFFIX}" for name in ("note", "x1", "y2")]
     for path in dead + kept:
         path.write_bytes(b"partial")
     files.atomic_write(target, lambda f: f.write(b"new"))
     assert target.read_bytes() == b"new"
     assert not any(path.exists() for path in dead)
-    assert all(path.exists() for path in kept)  # not a pid, or a process that still runs
+    assert all(path.exists() for path in kept)
 
 
 def test_no_path_is_an_empty_path_and_writes_nothing(tmp_path, monkeypatch):
@@ -68,3 +71,65 @@ def test_a_file_name_that_is_not_utf8_is_written(tmp_path):
     target = tmp_path / os.fsdecode(b"caf\xe9.npz")
     assert files.atomic_write(target, lambda f: f.write(b"data")) == target
     assert os.listdir(os.fsencode(tmp_path)) == [b"caf\xe9.npz"] and target.read_bytes() == b"data"
+
+
+def test_a_directory_the_system_will_not_let_us_write_or_search_is_refused(tmp_path, monkeypatch):
+    """resolve_output: "its directory exists and is writable" means both writing (W_OK) and searching (X_OK) it,
+    as the system's access check says (faked here: the tests may run as root, who passes every check)."""
+    real_access = os.access
+    for missing in (os.W_OK, os.X_OK):
+        monkeypatch.setattr(os, "access", lambda path, mode, missing=missing: real_access(path, mode) and
+                            not mode & missing)
+        with pytest.raises(ValueError, match=f"^--save {tmp_path}/m.npz: the directory {tmp_path} is not writable$"):
+            files.check_output_path(tmp_path / "m.npz", "--save")
+    monkeypatch.setattr(os, "access", real_access)
+    assert files.resolve_output(tmp_path / "m.npz") == tmp_path / "m.npz"
+
+
+def test_names_are_bounded_by_255_bytes_where_the_file_system_does_not_say(tmp_path, monkeypatch):
+    def unknown(path, name):
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    monkeypatch.setattr(os, "pathconf", unknown)
+    assert files.resolve_output(tmp_path / ("x" * 255)).name == "x" * 255
+    with pytest.raises(ValueError, match="the file name is longer than the 255 bytes the file system allows$"):
+        files.resolve_output(tmp_path / ("x" * 256))
+
+
+def test_a_save_leaves_the_temporary_of_a_running_process_and_does_not_signal_it(tmp_path):
+    """A stale temporary is removed only if its process no longer runs; asking whether it runs sends it nothing."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        target = tmp_path / "model.npz"
+        running = tmp_path / f"{files._temporary_prefix(target)}{child.pid}{files.TEMPORARY_SUFFIX}"
+        running.write_bytes(b"partial")
+        files.atomic_write(target, lambda f: f.write(b"new"))
+        assert running.exists()
+        with pytest.raises(subprocess.TimeoutExpired):
+            child.wait(timeout=0.1)  # still running: not hung up on or killed
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_process_we_may_not_signal_still_runs(tmp_path, monkeypatch):
+    """A process of another user (os.kill gives PermissionError; faked, as root may signal any) still runs: its
+    temporary is kept; a process that does not exist (ProcessLookupError) has its temporary removed."""
+    target = tmp_path / "model.npz"
+    prefix = files._temporary_prefix(target)
+    other_user = tmp_path / f"{prefix}424242{files.TEMPORARY_SUFFIX}"
+    gone = tmp_path / f"{prefix}424243{files.TEMPORARY_SUFFIX}"
+    for path in (other_user, gone):
+        path.write_bytes(b"partial")
+    real_kill = os.kill
+
+    def kill(pid, signal):
+        if pid == 424242:
+            raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+        if pid == 424243:
+            raise ProcessLookupError(errno.ESRCH, os.strerror(errno.ESRCH))
+        return real_kill(pid, signal)
+
+    monkeypatch.setattr(os, "kill", kill)
+    files.atomic_write(target, lambda f: f.write(b"new"))
+    assert other_user.exists() and not gone.exists()

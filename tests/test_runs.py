@@ -176,3 +176,81 @@ def test_train_csv_defaults_and_result_and_settings_reaching_the_model(ratings_c
     assert result["test_rows"] == 50 and result["train_rows"] == 150
     expected = evaluate(labels[150:], model.predict_proba(spec.transform({k: v[150:] for k, v in columns.items()})))
     assert result["auc"] == expected["auc"]
+
+
+# -- the app store: load_data's spec settings and the per-slice scores ----------------------------------------
+
+@pytest.fixture
+def small_store(monkeypatch):
+    """runs' app store made small (1,000 rows each side, every test slice holding both labels)."""
+    def make(seed=0):
+        return datasets.make_app_store(n_train=1000, n_test=1000, n_users=100, n_apps=30, n_niche=10,
+                                       held_out_fraction=0.5, seed=seed)
+    monkeypatch.setattr(runs, "make_app_store", make)
+    return make(0)
+
+
+def test_load_data_gives_the_app_store_spec_the_embedding_width_and_cross_buckets(small_store):
+    spec, train_columns, train_labels, test_columns, test_labels, store = runs.load_data("app_store", 3, 64)
+    assert spec.to_dict() == datasets.app_store_spec(embedding_dim=3, cross_buckets=64).to_dict()
+    assert spec.embeddings["installed"] == 3 and spec.columns["installed_x_impression"].buckets == 64
+    np.testing.assert_array_equal(train_labels, small_store.train_labels)
+    np.testing.assert_array_equal(test_labels, store.test_labels)
+    assert train_columns.keys() == small_store.train.keys() and test_columns is store.test
+    # the defaults: 8-wide embeddings and the spec's own number of buckets
+    spec, *_ = runs.load_data("app_store")
+    assert spec.embeddings["installed"] == 8 and spec.to_dict() == datasets.app_store_spec().to_dict()
+    with pytest.raises(ValueError, match=r"^unknown data set 'census'; choose one of \('adult', 'app_store'\)$"):
+        runs.load_data("census")
+
+
+def test_train_and_evaluate_scores_each_app_store_slice_against_its_bayes_auc(small_store):
+    """On the app store the result adds the Bayes-optimal AUC and, for each test slice (seen, unseen, none),
+    the model's AUC on that slice's rows and the Bayes-optimal AUC there."""
+    from wdnumpy.metrics import roc_auc
+    model, spec, result = runs.train_and_evaluate("app_store", epochs=1, hidden=(4,), embedding_dim=2,
+                                                  cross_buckets=64, batch_size=128, optimizer="adam")
+    probability = model.predict_proba(spec.transform(small_store.test))
+    labels = small_store.test_labels
+    assert result["auc"] == roc_auc(labels, probability)
+    assert result["bayes_auc"] == roc_auc(labels, small_store.test_prob)
+    for part in ("seen", "unseen", "none"):
+        rows = small_store.test_slice == part
+        assert 0 < rows.sum() < len(rows)
+        assert result[f"auc_{part}"] == roc_auc(labels[rows], probability[rows]), part
+        assert result[f"bayes_auc_{part}"] == roc_auc(labels[rows], small_store.test_prob[rows]), part
+
+
+def test_train_and_evaluate_stops_early_with_patience(small_adult):
+    """validation and patience reach the training: a learning rate too small to improve the validation AUC
+    stops a 30-epoch run after patience + 1 epochs."""
+    lines = []
+    runs.train_and_evaluate(epochs=30, hidden=(2,), batch_size=300, optimizer="sgd", lr=1e-9, validation=0.3,
+                            patience=1, log=lines.append)
+    epochs_run = [line for line in lines if line.lstrip().startswith("epoch")]
+    assert 2 <= len(epochs_run) < 30, lines
+
+
+# -- train_csv trains as it is told ------------------------------------------------------------------------------
+
+def test_train_csv_trains_with_the_optimizer_epochs_batch_size_and_seed_given(ratings_csv):
+    """train_csv is make_model + train on the fitted spec's batch: the same optimizer, epochs, batch size, seed
+    and learning rate by hand give the same weights."""
+    from wdnumpy.csvfiles import load_csv
+    settings = dict(epochs=3, batch_size=50, seed=4, lr=0.05)
+    model, spec, result = runs.train_csv(ratings_csv, small_spec(), label="liked", hidden=(3,), optimizer="sgd",
+                                         **settings)
+    assert result["epochs"] == 3 and result["optimizer"] == "sgd"
+    columns, labels = load_csv(ratings_csv, "liked")
+    by_hand_spec = small_spec().fit(columns)
+    by_hand = make_model("wide_deep", by_hand_spec, hidden=(3,), seed=4)
+    train(by_hand, by_hand_spec.transform(columns, labels), "sgd", **settings)
+    for name, value in by_hand.params.items():
+        np.testing.assert_array_equal(model.params[name], value, err_msg=name)
+
+
+def test_train_csv_logs_no_test_rows_as_0(ratings_csv):
+    lines = []
+    model, _, result = runs.train_csv(ratings_csv, small_spec(), label="liked", epochs=1, hidden=(2,), log=lines.append)
+    assert "test_rows" not in result and "auc" not in result
+    assert lines[0] == f"wide_deep on {ratings_csv}: 200 training rows, 0 test rows, {model.n_params} parameters"

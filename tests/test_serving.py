@@ -122,3 +122,19 @@ def test_request_columns_draws_every_app_with_the_seed():
     assert np.array_equal(one["app"], serving.request_columns(ToyWorld(), user=4, n=300, seed=7)["app"])
     assert not np.array_equal(one["app"], serving.request_columns(ToyWorld(), user=4, n=300, seed=8)["app"])
     assert set(one["app"]) == {0, 1, 2} and np.all(one["user"] == 4) and len(one["app"]) == 300
+
+
+def test_latency_table_defaults_are_settings_1_2_4_and_100_timed_requests_after_5_warm_ups(monkeypatch):
+    """latency_table's documented defaults: settings (1, 2, 4), ``warmup`` 5 unrecorded requests, then ``requests``
+    100 timed ones; each setting's percentiles are of its own timed requests."""
+    clock = FakeClock()
+    monkeypatch.setattr(serving, "time", SimpleNamespace(perf_counter=clock))
+    model = CountingModel(clock)
+    rows = serving.latency_table(model, IdentitySpec(), {"x": np.arange(8.0)})
+    assert [(row["threads"], row["batch"]) for row in rows] == [(1, 8), (2, 4), (4, 2)]
+    assert model.calls == 105 * (1 + 2 + 4)  # every request scores each of its pieces once
+    # one piece a request: the k-th request takes k ms, and requests 1..5 are the warm-up
+    one = rows[0]
+    times = np.arange(6, 106, dtype=float)
+    np.testing.assert_allclose([one["p50_ms"], one["mean_ms"], one["p99_ms"]],
+                               [np.percentile(times, 50), np.mean(times), np.percentile(times, 99)], rtol=1e-9)
