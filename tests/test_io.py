@@ -167,8 +167,10 @@ def zoo():
     models["float32"] = make_model("wide_deep", spec, seed=3, dtype=np.float32, **settings)
     models["ensemble_logit"] = make_model("ensemble", spec, seed=4, combine="logit", **settings)
     models["ensemble_proba"] = make_model("ensemble", spec, seed=4, combine="proba", **settings)
+    models["ensemble_stacked"] = make_model("ensemble", spec, seed=5, **settings)
     for model in models.values():
         train(model, batch, "adam", epochs=1, batch_size=64)  # wide weights start at 0: move them
+    models["ensemble_stacked"].fit_stacking(batch)  # its own (a, b, c): a file must keep them
     return spec, models, raw_rows(200, 5), train_rows
 
 
@@ -196,7 +198,8 @@ def assert_same_batch(a, b):
     np.testing.assert_array_equal(a.continuous, b.continuous)
 
 
-@pytest.mark.parametrize("kind", ["wide", "deep", "wide_deep", "float32", "ensemble_logit", "ensemble_proba"])
+@pytest.mark.parametrize("kind", ["wide", "deep", "wide_deep", "float32", "ensemble_logit", "ensemble_proba",
+                                  "ensemble_stacked"])
 def test_round_trip_keeps_configuration_parameters_spec_and_predictions(tmp_path, zoo, kind):
     spec, models, rows, train_rows = zoo
     original = models[kind]
