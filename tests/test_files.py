@@ -3,6 +3,7 @@ standard output, ``what`` names the path, the file-size limit's reason, and whic
 removes (those of processes that no longer run, and only those)."""
 import errno
 import os
+import re
 import subprocess
 import sys
 
@@ -133,3 +134,11 @@ def test_a_process_we_may_not_signal_still_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "kill", kill)
     files.atomic_write(target, lambda f: f.write(b"new"))
     assert other_user.exists() and not gone.exists()
+
+
+def test_a_path_too_long_as_a_whole_is_refused_with_the_systems_reason(tmp_path):
+    """Each name within the limit, the whole path over PATH_MAX: one ValueError naming ``what``, the path and the
+    system's reason (not a traceback)."""
+    path = os.path.join(tmp_path, *["a" * 200] * 25, "m.npz")
+    with pytest.raises(ValueError, match=f"^--out {re.escape(path)}: File name too long$"):
+        files.check_output_path(path, "--out")
