@@ -590,3 +590,18 @@ def test_a_dense_embedding_gradient_is_cut_into_each_fields_block(monkeypatch):
             continue
         assert isinstance(dense[name], np.ndarray) and dense[name].shape == (f.vocab_size, f.dim), name
         np.testing.assert_array_equal(dense[name], sparse[name].to_dense(), err_msg=name)
+
+
+def test_config_gives_the_constructor_arguments_back():
+    """config() is "the constructor arguments, as plain JSON-able values": the fields as dicts, which the
+    constructor takes as well as EmbeddingFields; WideDeep(**config) is the same model."""
+    import json
+    model = WideDeep(3, [EmbeddingField("c", 4, 2, oov_id=0), EmbeddingField("bag", 5, 3, multivalent=True)], 1,
+                     hidden=(2,), seed=7, dtype=np.float32, dropout=0.5, l2=0.25, id_dropout={"c": 0.5})
+    config = json.loads(json.dumps(model.config()))
+    assert all(isinstance(f, dict) for f in config["fields"])
+    again = WideDeep(**config)
+    assert again.fields == model.fields and all(isinstance(f, EmbeddingField) for f in again.fields)
+    assert again.config() == model.config() and repr(again) == repr(model)
+    for name, value in model.params.items():
+        np.testing.assert_array_equal(again.params[name], value, err_msg=name)
