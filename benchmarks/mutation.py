@@ -23,6 +23,7 @@ in the work folder prints a survivor's diff. ``--sample`` draws the same mutants
 and the same code.
 """
 import argparse
+import ast
 import functools
 import json
 import os
@@ -103,10 +104,30 @@ def statuses(workdir: Path) -> dict:
 
 
 @functools.cache
-def same_code(folder: Path, module: str) -> bool:
-    """Whether an earlier work folder mutated the same code of ``module`` as the checkout has now (mutmut
-    numbers a function's mutants in order, so an edit changes what a name stands for)."""
-    return (folder / module).read_bytes() == (ROOT / module).read_bytes()
+def function_source(root: Path, module: str, function: str):
+    """The source of ``function`` (``name`` or ``Class.name``) in ``root/module``, or None."""
+    tree = ast.parse((root / module).read_text())
+    scopes = {"": tree.body}
+    scopes.update({node.name + ".": node.body for node in tree.body if isinstance(node, ast.ClassDef)})
+    scope, _, name = function.rpartition(".")
+    for node in scopes.get(scope + "." if scope else "", []):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return ast.dump(node)
+    return None
+
+
+def function_of(mutant: str) -> str:
+    """``wdnumpy.batch.x__rows__mutmut_5`` → ``_rows``; ``...xǁBatchǁvalidate__mutmut_5`` → ``Batch.validate``."""
+    name = re.match(r".*?\.x[_ǁ](.*)__mutmut_\d+$", mutant).group(1)
+    return name.replace("ǁ", ".")
+
+
+def same_code(folder: Path, mutant: str) -> bool:
+    """Whether an earlier work folder mutated the same code of the mutant's function as the checkout has now
+    (mutmut numbers a function's mutants in order, so an edit changes what a name stands for)."""
+    module, function = module_of(mutant), function_of(mutant)
+    now = function_source(ROOT, module, function)
+    return now is not None and function_source(folder, module, function) == now
 
 
 def equivalent_names() -> set:
@@ -164,7 +185,7 @@ def main() -> int:
                         "run again on the same folder to go on where a run stopped")
     parser.add_argument("--after", type=Path, action="append", default=[],
                         help="the work folder of an earlier run (repeatable): judge the same mutants, counting "
-                        "those it killed as killed, if their module's code is unchanged, and running the others "
+                        "those it killed as killed, if their function's code is unchanged, and running the others "
                         "again (after adding tests)")
     parser.add_argument("--rest", action="store_true", help="with --after: also run the mutants that no earlier "
                         "run reached, for a complete run")
@@ -191,10 +212,11 @@ def main() -> int:
     for folder in args.after:
         for name, status in statuses(folder).items():
             if status != "not checked" and earlier.get(name) not in ("killed", "timeout") \
-                    and same_code(folder, module_of(name)):
+                    and same_code(folder, name):
                 earlier[name] = status
-    if args.after and not args.rest:  # the mutants the earlier runs judged
-        chosen = [n for n in chosen if earlier.get(n, "not checked") != "not checked"]
+    if args.after and not args.rest:  # the mutants the earlier runs judged, and all of functions edited since
+        chosen = [n for n in chosen if earlier.get(n, "not checked") != "not checked"
+                  or not same_code(args.after[-1], n)]
     done = {n for n, status in earlier.items() if status in ("killed", "timeout")}
     print(f"{len(chosen)} mutants of {sum(map(len, by_module.values()))} in {len(by_module)} modules", flush=True)
     so_far = statuses(workdir)
