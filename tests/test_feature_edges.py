@@ -315,3 +315,155 @@ def test_a_column_whose_every_value_is_rare_gives_every_row_the_oov_id():
     batch = spec.transform(data)
     assert batch.categorical["c"].tolist() == [0, 0, 0]
     assert batch.categorical["bag"].toarray().tolist() == [[2], [0], [1]]  # every value counted at id 0
+
+
+# -- every message names its column (and row); warnings point at the caller (mutmut survivors showed gaps) --------
+
+def exactly(message):
+    import re
+    return "^" + re.escape(message) + "$"
+
+
+def test_a_column_that_reads_a_missing_source_names_itself_and_the_columns_there_are():
+    data = {"x": np.array([1.0, 2.0]), "a": np.array(["p", "q"])}
+    said = "unknown column 'age'; the data has columns ['a', 'x']"
+    with pytest.raises(ValueError, match=exactly(f"column 'age_b': {said}")):
+        Bucketized("age_b", "age", [18]).tokens(data)
+    with pytest.raises(ValueError, match=exactly(f"column 'n': {said}")):
+        Numeric("n", "age").fit(data)
+    for fill in ("mean", None):
+        with pytest.raises(ValueError, match=exactly(f"column 'n': {said}")):
+            Numeric("n", "age", fill=fill, state={"fill_value": 0.0, "boundaries": [1.0]}).values(data)
+    with pytest.raises(ValueError, match=exactly(f"column 'c': {said}")):
+        Categorical("c", "age").fit(data)
+    with pytest.raises(ValueError, match=exactly(f"column 'm': {said}")):
+        Multivalent("m", "age").fit(data)
+
+
+def test_numeric_settings_are_checked_naming_the_column():
+    assert Numeric("x", normalization="standard", n_quantiles=1).n_quantiles == 1  # only quantiles need >= 2
+    assert Numeric("x", normalization="none", n_quantiles=0).normalization == "none"
+    assert Numeric("x", n_quantiles=2).n_quantiles == 2
+    with pytest.raises(ValueError, match=exactly("column 'x': n_quantiles must be >= 2, got 1")):
+        Numeric("x", n_quantiles=1)
+    with pytest.raises(ValueError, match=exactly("column 'x': normalization must be 'quantile', 'standard' or "
+                                                 "'none', got 'minmax'")):
+        Numeric("x", normalization="minmax")
+    with pytest.raises(ValueError, match=exactly("column 'x': fill must be None, 'mean', 'median' or a number, "
+                                                 "got 'zero'")):
+        Numeric("x", fill="zero")
+
+
+@pytest.mark.parametrize("values, row, shown", [([0.5, -1.0, 3.0], 1, "-1.0"), ([0.0, -0.5, -1.5, -3.0], 2, "-1.5")])
+def test_log1p_refuses_the_first_value_at_or_below_minus_1_naming_its_row(values, row, shown):
+    column = Numeric("x", normalization="none", log1p=True)
+    with pytest.raises(ValueError, match=exactly(f"column 'x', row {row}: log1p needs values > -1, got {shown}")):
+        column.fit({"x": np.array(values)})
+    fitted = Numeric("x", normalization="none", log1p=True).fit({"x": np.array([0.0, np.e - 1])})
+    np.testing.assert_allclose(fitted.values({"x": np.array([-0.5, 0.0, np.e - 1])}), [np.log(0.5), 0.0, 1.0])
+
+
+def test_raw_values_warn_only_above_the_warning_level_and_at_the_code_that_fitted_them():
+    import warnings
+    from wdnumpy.features.numeric import RAW_WARNING
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Numeric("x", normalization="none").fit({"x": np.array([-RAW_WARNING, 3.0, RAW_WARNING])})
+        Numeric("x", normalization="none").fit({"x": np.zeros(0)})  # no rows: nothing to warn about
+    with pytest.warns(UserWarning) as record:
+        Numeric("x", normalization="none").fit({"x": np.array([1.0, -2.5e6])})
+    assert len(record) == 1 and record[0].filename == __file__
+    assert str(record[0].message) == ("column 'x': raw values up to 2.5e+06 go to the deep part unscaled, which "
+                                      "usually makes training diverge; use normalization='quantile' or 'standard', "
+                                      "or log1p=True")
+
+
+def test_standardised_values_are_x_minus_the_mean_over_the_std_exactly():
+    """``(x − mean) / std`` of the training data, bit for bit (dividing first is only for an overflowing x − mean)."""
+    train = np.array([0.1, 0.2, 0.7, 1.3, 2.9])
+    column = Numeric("x", normalization="standard").fit({"x": train})
+    mean, std = column.state["mean"], column.state["std"]
+    assert (mean, std) == (np.mean(train), np.std(train))
+    x = np.array([0.1, 0.3, 0.7, -1.1, 5.5, 1e-3, 0.2])
+    expected = (x - mean) / std
+    assert np.any(expected != x / std - mean / std)  # the two ways round differ for these values
+    np.testing.assert_array_equal(column.values({"x": x}), expected)
+
+
+def test_as_columns_keeps_a_plain_columns_type_and_makes_bags_object_arrays():
+    from wdnumpy.features.values import as_columns, as_text
+    columns = as_columns({"n": [1, 2, 3], "s": ("a", "b", "c"), "bags": [[1, 2], [3, 4], [5, 6]],
+                          "ragged": [["a"], [], ["b", "c"]]})
+    assert columns["n"].dtype.kind == "i" and columns["s"].dtype.kind == "U"
+    assert columns["bags"].dtype == object and columns["bags"].shape == (3,) and columns["bags"][1] == [3, 4]
+    assert columns["ragged"].dtype == object and columns["ragged"][2] == ["b", "c"]
+    np.testing.assert_array_equal(as_text(np.array([1.5, np.nan, -2.0])), ["1.5", "", "-2.0"])
+    np.testing.assert_array_equal(as_text(np.array([np.nan], dtype=np.float32)), [""])
+
+
+def test_a_missing_number_without_a_fill_policy_says_how_to_fill_it():
+    from wdnumpy.features.values import parse_numbers
+    with pytest.raises(ValueError, match=exactly("column 'age', row 1: missing value (give the Numeric column a "
+                                                 "fill= policy to replace missing values)")):
+        parse_numbers(np.array(["3", "?", ""]), "age")
+
+
+def test_spec_errors_name_the_role_of_the_list_they_are_in():
+    columns = [Categorical("a"), Numeric("n")]
+    for role, kwargs in (("wide", dict(wide=["zz"])), ("embeddings", dict(embeddings={"zz": 2})),
+                         ("continuous", dict(continuous=["zz"]))):
+        with pytest.raises(ValueError, match=exactly(f"{role}: unknown column 'zz'; the spec has ['a', 'n']")):
+            FeatureSpec(columns, **kwargs)
+    with pytest.raises(ValueError, match=exactly("wide: column 'n' is numeric, expected a categorical-like column")):
+        FeatureSpec(columns, wide=["n"])
+    with pytest.raises(ValueError, match=exactly("continuous: column 'a' is categorical, expected a Numeric column")):
+        FeatureSpec(columns, continuous=["a"])
+    assert FeatureSpec(columns, embeddings={"a": 1}).embeddings == {"a": 1}  # a width of 1 is allowed
+    with pytest.raises(ValueError, match=exactly("embeddings: width of 'a' must be >= 1, got 0")):
+        FeatureSpec(columns, embeddings={"a": 0})
+
+
+class CountingCategorical(Categorical):
+    """A Categorical that counts the calls of its ``tokens``."""
+
+    calls = 0
+
+    def tokens(self, data, parents=()):
+        type(self).calls += 1
+        return super().tokens(data, parents)
+
+
+def test_a_columns_tokens_are_computed_once_per_row_through_the_cache():
+    """spec.tokens fills the ``cache`` it is given (name → Tokens), so a column crossed several times is computed
+    once; wide_feature_names uses one cache for its row."""
+    data = {"a": np.array(["x", "y", "x"]), "b": np.array(["u", "u", "v"])}
+    spec = FeatureSpec([CountingCategorical("a"), Categorical("b"), Crossed("ab", ["a", "b"], 64),
+                        Crossed("ba", ["b", "a"], 64)], wide=["a", "ab", "ba"]).fit(data)
+    cache = {}
+    CountingCategorical.calls = 0
+    tokens = spec.tokens("ab", data, cache)
+    assert set(cache) == {"a", "b", "ab"} and cache["ab"] is tokens and CountingCategorical.calls == 1
+    assert spec.tokens("ab", data, cache) is tokens and CountingCategorical.calls == 1
+    CountingCategorical.calls = 0
+    names = spec.wide_feature_names(data, 2)
+    assert CountingCategorical.calls == 1
+    assert [text for _, text in names] == ["a=x", "a=x × b=v", "b=v × a=x"]
+
+
+def test_a_multivalent_column_names_itself_in_its_pooling_error():
+    assert Multivalent("m", pooling="sum").pooling == "sum" and Multivalent("m").pooling == "mean"
+    with pytest.raises(ValueError, match=exactly("column 'm': pooling must be 'sum' or 'mean', got 'max'")):
+        Multivalent("m", pooling="max")
+
+
+def test_the_separator_warning_needs_most_values_to_hold_the_other_separator():
+    """Half the values or more holding another usual separator: a warning (at the caller); fewer: none."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Multivalent("m", separator=";").fit({"m": np.array(["a", "b,c", "d", "e"])})  # 25% hold ','
+    with pytest.warns(UserWarning) as record:
+        Multivalent("m", separator=";").fit({"m": np.array(["a", "b,c", "d", "e,f"])})  # 50%
+    assert len(record) == 1 and record[0].filename == __file__
+    assert str(record[0].message) == ("column 'm': no value contains the separator ';', but 50% contain ','; "
+                                      "did you mean separator=','?")
