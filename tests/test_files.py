@@ -97,6 +97,16 @@ def test_names_are_bounded_by_255_bytes_where_the_file_system_does_not_say(tmp_p
         files.resolve_output(tmp_path / ("x" * 256))
 
 
+def test_a_temporary_left_by_a_killed_process_with_this_process_s_number_does_not_block_the_save(tmp_path):
+    """Process numbers are reused (in a container every run may get the same one): a temporary named with this
+    process's number that this process is not writing is stale, and the save goes through."""
+    target = tmp_path / "model.npz"
+    stale = target.with_name(f"{files._temporary_prefix(target)}{os.getpid()}{files.TEMPORARY_SUFFIX}")
+    stale.write_bytes(b"half a model")
+    files.atomic_write(target, lambda f: f.write(b"whole"))
+    assert target.read_bytes() == b"whole" and not stale.exists()
+
+
 def test_a_save_leaves_the_temporary_of_a_running_process_and_does_not_signal_it(tmp_path):
     """A stale temporary is removed only if its process no longer runs; asking whether it runs sends it nothing."""
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])

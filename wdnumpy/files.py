@@ -65,12 +65,17 @@ def _temporary_prefix(target: Path) -> str:
     return "." + hashlib.blake2b(target.name.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest() + "-"
 
 
+_WRITING: set = set()  # the temporaries this process is writing now
+
+
 def _remove_stale_temporaries(target: Path, prefix: str) -> None:
     """Remove temporary files of earlier saves of ``target`` whose process no longer runs."""
     for candidate in target.parent.glob(prefix + "*" + TEMPORARY_SUFFIX):
         pid = candidate.name[len(prefix):-len(TEMPORARY_SUFFIX)]
-        if not pid.isdigit() or int(pid) == os.getpid() or _process_alive(int(pid)):
+        if not pid.isdigit() or candidate in _WRITING:
             continue
+        if int(pid) != os.getpid() and _process_alive(int(pid)):
+            continue  # (this process's own number: a process killed earlier had it, as in a container)
         try:
             candidate.unlink()
         except OSError:
@@ -99,6 +104,7 @@ def atomic_write(path, write, what: str = "output path") -> Path:
     _remove_stale_temporaries(target, prefix)
     temporary = target.with_name(f"{prefix}{os.getpid()}{TEMPORARY_SUFFIX}")
     try:
+        _WRITING.add(temporary)
         with open(temporary, "xb") as f:
             write(f)
             f.flush()
@@ -111,6 +117,7 @@ def atomic_write(path, write, what: str = "output path") -> Path:
             reason = "the file is larger than this system's file-size limit"
         raise ValueError(f"cannot write {path}: {reason} (the previous file, if any, is unchanged)") from None
     finally:
+        _WRITING.discard(temporary)
         if temporary.exists():
             temporary.unlink()
     return target
