@@ -504,6 +504,7 @@ def test_the_smallest_allowed_values_are_allowed():
     (dict(fields=[EmbeddingField("a", 3, 2, oov_id=0)], mode="deep", id_dropout={"b": 0.1}),
      r"keyed by field names \['a'\], got \{'b': 0.1\}$"),
     (dict(fields=[EmbeddingField("a", 3, 2, oov_id=0)], mode="deep", id_dropout={"a": 1.5}), r"got \{'a': 1.5\}$"),
+    (dict(fields=[EmbeddingField("a", 3, 2, oov_id=0)], mode="deep", id_dropout={"": 0.1}), r"got \{'': 0.1\}$"),
 ])
 def test_bad_constructor_arguments_are_named_with_the_value_given(kwargs, message):
     with pytest.raises(ValueError, match=f"^{message}" if message.startswith(("mode", "dtype", "field", "hidden",

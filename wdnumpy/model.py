@@ -160,9 +160,10 @@ class WideDeep:
             raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
         self.seed, self.dropout, self.l2 = seed, float(dropout), float(l2)
         self.id_dropout = dict(id_dropout) if isinstance(id_dropout, dict) else float(id_dropout)
-        rates = self.id_dropout if isinstance(self.id_dropout, dict) else {"": self.id_dropout}
-        unknown = set(rates) - set(names) - {""}
-        if unknown or not all(0 <= r < 1 for r in rates.values()):
+        per_field = isinstance(self.id_dropout, dict)
+        rates = list(self.id_dropout.values()) if per_field else [self.id_dropout]
+        unknown = set(self.id_dropout) - set(names) if per_field else set()
+        if unknown or not all(0 <= r < 1 for r in rates):
             raise ValueError(f"id_dropout must be a rate in [0, 1) or a dict of such rates keyed by field names "
                              f"{names}, got {id_dropout}")
         self.tower = build_tower(len(self.hidden), self.dropout) if self.uses_deep else []
