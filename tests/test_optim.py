@@ -603,3 +603,22 @@ def test_a_buffer_whose_first_parameter_has_a_state_of_its_own_is_updated_one_by
         each.step(separate, grads)
     for name in params:
         np.testing.assert_array_equal(params[name], separate[name], err_msg=name)
+
+
+def test_a_new_buffer_at_a_freed_buffers_address_gets_its_own_layout():
+    """The layout of a buffer's views is remembered per buffer: a new buffer that happens to get the id of a
+    freed one (CPython reuses addresses) with the same names in another order is laid out afresh."""
+    opt = SGD(1.0)
+    buffer = np.zeros(5)
+    opt.step({"a": buffer[:2], "b": buffer[2:]}, {"a": np.ones(2), "b": np.ones(3)})
+    old = id(buffer)
+    del buffer
+    others = []
+    for _ in range(1000):
+        buffer = np.zeros(5)
+        if id(buffer) == old:
+            break
+        others.append(buffer)
+    params = {"a": buffer[3:], "b": buffer[:3]}  # now "b" comes first in the buffer
+    opt.step(params, {"a": np.array([1.0, 2.0]), "b": np.array([3.0, 4.0, 5.0])})
+    np.testing.assert_array_equal(buffer, [-3.0, -4.0, -5.0, -1.0, -2.0])
