@@ -151,6 +151,7 @@ def test_check_layer_draws_dout_from_seed_0_by_default():
     default, zero, one = (check_layer(forward, backward, inputs, "values", h=0.1, **seed)
                           for seed in ({}, {"seed": 0}, {"seed": 1}))
     assert default.rows[0].error == zero.rows[0].error != one.rows[0].error
+    assert default.bound == 1e-7 and check_layer(forward, backward, inputs, "values").passed  # default h and bound
 
 
 def test_check_layer_expands_row_gradients_and_names_a_count_mismatch():
@@ -176,10 +177,11 @@ class TwoParameterModel:
 
     def __init__(self):
         self.params = {"x": np.array([1.0, 2.0]), "y": np.array([[0.5], [-1.0]])}
-        self.backward_flags = []
+        self.backward_flags, self.dropout_seeds = [], []
 
     def loss(self, batch, backward=True, dropout_seed=None):
         self.backward_flags.append(backward)
+        self.dropout_seeds.append(dropout_seed)
         x, y = self.params["x"], self.params["y"]
         loss = float(np.sum(x ** 3) + np.sum(x) * np.sum(y ** 2))
         return loss, ({"x": 3 * x ** 2 + np.sum(y ** 2), "y": 2 * y * np.sum(x)} if backward else None)
@@ -190,8 +192,12 @@ def test_check_model_checks_the_names_it_is_given_and_runs_one_backward_pass():
     backward, the finite differences from losses without (two per entry)."""
     model = TwoParameterModel()
     report = gradcheck.check_model(model, None)
-    assert [r.name for r in report.rows] == ["x", "y"] and report.passed
+    assert [r.name for r in report.rows] == ["x", "y"] and report.passed and report.bound == 1e-7
     assert model.backward_flags == [True] + [False] * 2 * 4
+    assert model.dropout_seeds == [0] * 9  # every call draws the same masks, from dropout_seed=0 by default
+    model = TwoParameterModel()
+    gradcheck.check_model(model, None, dropout_seed=7)
+    assert model.dropout_seeds == [7] * 9
     model = TwoParameterModel()
     only_y = gradcheck.check_model(model, None, names=("y",))
     assert [r.name for r in only_y.rows] == ["y"] and only_y.passed
