@@ -564,6 +564,8 @@ def test_id_dropout_takes_one_rate_or_rates_by_column():
     assert rejects(rates_by_column, "user_id:1") == "expected a probability in [0, 1), got '1'"
     for text in (":0.1", "user_id:0.1, :0.2", "user_id:0.1,"):
         assert rejects(rates_by_column, text) == f"expected RATE or COLUMN:RATE[,COLUMN:RATE], got {text!r}", text
+    # a column name cannot hold ':' (as in --split time:COLUMN:F): the rate is what follows the first ':'
+    assert rejects(rates_by_column, "a:b:0.1") == "expected a probability in [0, 1), got 'b:0.1'"
 
 
 def test_split_takes_random_or_time_with_a_fraction_strictly_between_0_and_1():
