@@ -369,3 +369,35 @@ def test_an_unfitted_spec_is_saved_and_loaded_as_it_is(tmp_path):
 def test_nesting_depth_counts_lists_and_objects_outside_strings(text, depth):
     json.loads(text or "0")  # each case is JSON
     assert io.nesting_depth(text) == depth
+
+
+UNPICKLED = []
+
+
+class _Recorder:
+    """Unpickling this runs code: it records that it ran."""
+
+    def __reduce__(self):
+        return (UNPICKLED.append, ("code ran",))
+
+
+def test_even_past_the_header_check_an_array_of_python_objects_is_never_unpickled(tmp_path, monkeypatch):
+    """Two locks, each enough on its own: the .npy headers are checked for Python objects, and the arrays are
+    read with allow_pickle=False. With the first lock picked (the headers of an honest file reported), the
+    second still refuses the file, with the same message and without running the pickled code."""
+    from wdnumpy import WideDeep
+    model = WideDeep(wide_dim=3, mode="wide")
+    honest = io.save_model(tmp_path / "honest.npz", model)
+    with zipfile.ZipFile(honest) as archive:
+        headers = io._array_headers(archive, honest.stat().st_size)
+    with np.load(honest, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    name = next(n for n in arrays if n != "__meta__")
+    arrays[name] = np.array([_Recorder()] * arrays[name].size, dtype=object).reshape(arrays[name].shape)
+    forged = tmp_path / "forged.npz"
+    np.savez(forged, **arrays)
+    monkeypatch.setattr(io, "_array_headers", lambda archive, size: headers)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(forged))}: not a wdnumpy model file "
+                                         r"\(it holds Python objects\)$"):
+        io.load_model(forged)
+    assert UNPICKLED == []
