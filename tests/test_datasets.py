@@ -309,3 +309,138 @@ def test_adult_labels_accept_the_original_test_files_spelling(tmp_path):
     with gzip.open(tmp_path / "adult.test.csv.gz", "wt") as f:
         f.write(header + "\n".join(rows) + "\n")
     assert load_adult("test", tmp_path)[1].tolist() == [1.0, 0.0, 1.0]
+
+
+# -- the app store's generative story, pinned (mutmut survivors showed it unpinned) ------------------------------
+
+def test_bags_hold_1_plus_poisson_4_apps_of_liked_categories_and_popular_apps():
+    """_draw_bags: '1 + Poisson(4) apps drawn by a Dirichlet(0.5) category preference and popularity (Gumbel
+    top-k, without replacement)', capped at the number of apps: every bag holds at least one app."""
+    from wdnumpy.datasets import make_app_world
+    world = make_app_world(n_users=4000, n_apps=40, n_categories=4, n_niche=10, seed=0)
+    sizes = world.installed.sum(axis=1)
+    assert set(np.unique(world.installed)) == {0.0, 1.0} and world.installed.dtype == np.float64
+    assert 4.9 < sizes.mean() < 5.1 and 3.8 < sizes.var() < 4.2  # Poisson(4): mean 1 + 4, variance 4
+    assert sizes.min() == 1 and 0.01 < np.mean(sizes == 1) < 0.03  # P(Poisson(4) = 0) = e^-4 = 0.018
+    # a Dirichlet(0.5) taste concentrates a bag in few categories: its top category holds most of it
+    assert 0.72 < world.share.max(axis=1).mean() < 0.85
+    # popular apps are installed more often
+    assert np.corrcoef(world.installed.mean(axis=0), world.popularity)[0, 1] > 0.8
+    tiny = make_app_world(n_users=3000, n_apps=3, n_categories=2, n_niche=1, seed=1).installed.sum(axis=1)
+    assert tiny.max() == 3 and 0.88 < np.mean(tiny == 3) < 0.93  # P(1 + Poisson(4) >= 3) = 0.908
+
+
+def test_the_worlds_apps_users_and_niche_pairs_are_drawn_as_documented():
+    """AppWorld: categories 0..C-1, popularity N(0, 0.7²) (its logit term), country ids 0..4 with effects
+    N(0, 0.3²), ages 18..69, niche pairs: distinct (installed, impression) pairs with effects ±2 to ±4 of
+    either sign, a held_out_fraction of them held out, and niche holding exactly those entries."""
+    from wdnumpy.datasets import make_app_world
+    world = make_app_world(n_users=1000, n_apps=1000, n_categories=5, n_niche=2000, held_out_fraction=0.25,
+                           seed=3)
+    assert set(world.category.tolist()) == set(range(5)) and world.n_categories == 5
+    assert abs(world.popularity.mean()) < 0.07 and 0.65 < world.popularity.std() < 0.75
+    assert set(world.country.tolist()) == set(range(5)) and world.country_effect.shape == (5,)
+    assert world.age.min() == 18 and world.age.max() == 69
+    assert world.pairs.shape == (2000, 2) and len({tuple(p) for p in world.pairs.tolist()}) == 2000
+    assert world.pairs.min() >= 0 and world.pairs.max() < 1000
+    assert np.all((np.abs(world.effects) >= 2) & (np.abs(world.effects) <= 4))
+    assert 0.45 < np.mean(world.effects > 0) < 0.55 and 2.9 < np.abs(world.effects).mean() < 3.1
+    assert 0.22 < world.held_out.mean() < 0.28 and world.held_out.dtype == bool
+    np.testing.assert_array_equal(world.niche[world.pairs[:, 0], world.pairs[:, 1]], world.effects)
+    assert np.count_nonzero(world.niche) == 2000
+    effects = np.concatenate([make_app_world(n_users=2, n_apps=2, n_niche=1, seed=s).country_effect
+                              for s in range(300)])
+    assert abs(effects.mean()) < 0.05 and 0.27 < effects.std() < 0.33
+    assert make_app_world(n_users=5, n_apps=3, n_niche=100).pairs.shape == (9, 2)  # at most every pair once
+
+
+def test_the_raw_columns_of_the_world():
+    """AppWorld.columns: the AppStore's raw columns; installed_categories lists the category of each installed
+    app, in the same order; ages are float64; countries are 'country0'..'country4'."""
+    from wdnumpy.datasets import make_app_world
+    world = make_app_world(n_users=30, n_apps=12, n_categories=3, n_niche=5, seed=2)
+    user, app = np.arange(30), np.arange(30) % 12
+    columns = world.columns(user, app)
+    assert list(columns) == ["user_country", "user_age", "installed", "installed_categories", "impression",
+                             "impression_category"]
+    assert columns["user_age"].dtype == np.float64 and columns["user_age"].tolist() == world.age.tolist()
+    assert columns["user_country"].tolist() == [f"country{c}" for c in world.country]
+    for u in range(30):
+        apps = [int(a[3:]) for a in columns["installed"][u].split("|")]
+        assert apps == np.flatnonzero(world.installed[u]).tolist()
+        assert columns["installed_categories"][u].split("|") == [f"category{world.category[a]}" for a in apps]
+        assert columns["impression"][u] == f"app{app[u]}"
+        assert columns["impression_category"][u] == f"category{world.category[app[u]]}"
+
+
+def test_drift_keeps_the_world_by_default_and_draws_new_apps_as_the_first():
+    """drift(seed) with the defaults (no new app, no shifted user) is the same world; new apps get a category
+    in 0..C-1 and a popularity drawn as the first apps' were, no niche pair and no user; shifted_users is the
+    share of users whose bag is drawn afresh; self is not changed."""
+    from wdnumpy.datasets import make_app_world
+    world = make_app_world(n_users=2000, n_apps=8, n_categories=3, n_niche=6, seed=4)
+    installed = world.installed.copy()
+    same = world.drift(1)
+    for name in ("category", "popularity", "installed", "country", "country_effect", "age", "niche", "pairs",
+                 "effects", "held_out"):
+        np.testing.assert_array_equal(getattr(same, name), getattr(world, name))
+    grown = world.drift(2, new_apps=3000)
+    assert grown.n_apps == 3008 and grown.n_categories == 3
+    assert set(grown.category[8:].tolist()) == {0, 1, 2}
+    assert abs(grown.popularity[8:].mean()) < 0.05 and 0.65 < grown.popularity[8:].std() < 0.75
+    assert not grown.niche[8:].any() and not grown.niche[:, 8:].any() and not grown.installed[:, 8:].any()
+    np.testing.assert_array_equal(grown.niche[:8, :8], world.niche)
+    shifted = world.drift(3, shifted_users=0.3)
+    changed = np.any(shifted.installed != world.installed, axis=1)
+    assert 0.22 < changed.mean() < 0.33  # 30% redrawn; some redrawn bags come out the same
+    assert shifted.installed.sum(axis=1).min() >= 1
+    np.testing.assert_array_equal(world.installed, installed)
+
+
+def test_training_rows_never_hold_a_held_out_pair_or_user_and_show_every_user_and_app():
+    """make_app_store: rows with a held-out niche pair 'are kept out of the training set' (only those: every
+    app is still shown in training to users without the pair), held-out users never appear in training, and
+    rows come from every user; impressions are drawn by popularity, P(app j) = softmax(popularity)_j."""
+    from wdnumpy.datasets import make_app_world
+    store = make_app_store(n_train=6000, n_test=6000, n_users=20, n_apps=6, n_categories=2, n_niche=10,
+                           held_out_fraction=0.5, seed=5)
+    world = make_app_world(20, 6, 2, 10, 0.5, seed=5)
+    held = {tuple(p) for p in world.pairs[world.held_out].tolist()}
+    assert held and not active_pairs(store.train, range(6000)) & held
+    assert active_pairs(store.test, range(6000)) & held
+    for seed in range(3):  # also when few training rows are kept from many with a held-out pair
+        small = make_app_store(n_train=5, n_test=5, n_users=20, n_apps=6, n_niche=20, held_out_fraction=0.5,
+                               seed=seed)
+        world_small = make_app_world(20, 6, 8, 20, 0.5, seed=seed)
+        assert not active_pairs(small.train, range(5)) & {tuple(p) for p in
+                                                         world_small.pairs[world_small.held_out].tolist()}
+    assert set(store.train_user.tolist()) == set(range(20)) == set(store.test_user.tolist())
+    shown = np.char.lstrip(store.train["impression"].astype(str), "ap").astype(int)
+    assert set(shown.tolist()) == set(range(6))
+    test_shown = np.char.lstrip(store.test["impression"].astype(str), "ap").astype(int)
+    expected = np.exp(world.popularity) / np.exp(world.popularity).sum()
+    np.testing.assert_allclose(np.bincount(test_shown, minlength=6) / 6000, expected, atol=0.02)
+    cold = make_app_store(n_train=500, n_test=2000, n_users=200, n_apps=6, seed=5, held_out_users=0.4)
+    new = ~np.isin(np.arange(200), cold.train_user)
+    assert 0.3 < new.mean() < 0.5 and 0.3 < cold.test_new_user.mean() < 0.5
+    np.testing.assert_array_equal(cold.test_new_user, new[cold.test_user])
+
+
+def test_the_user_effect_is_a_centred_per_user_logit_term():
+    """user_effect > 0 adds u_u ~ N(0, user_effect²) to the logit of each of the user's rows."""
+    from wdnumpy.datasets import make_app_world
+    store = make_app_store(n_train=200, n_test=3000, n_users=1500, n_apps=5, seed=6, user_effect=0.5)
+    world = make_app_world(1500, 5, seed=6)
+    app = np.char.lstrip(store.test["impression"].astype(str), "ap").astype(int)
+    term = np.log(store.test_prob / (1 - store.test_prob)) - world.logit(store.test_user, app)
+    users, first = np.unique(store.test_user, return_index=True)
+    for u, row in zip(users[:50], first[:50]):
+        np.testing.assert_allclose(term[store.test_user == u], term[row], atol=1e-9)
+    assert abs(term[first].mean()) < 0.06 and 0.45 < term[first].std() < 0.55
+
+
+def test_a_held_out_fraction_of_1_is_refused():
+    with pytest.raises(ValueError, match=r"^held_out_fraction must lie in \[0, 1\), got 1.0$"):
+        make_app_store(n_train=10, n_test=10, n_users=10, n_apps=3, held_out_fraction=1.0)
+    with pytest.raises(ValueError, match=r"^held_out_fraction must lie in \[0, 1\), got -0.1$"):
+        make_app_store(n_train=10, n_test=10, n_users=10, n_apps=3, held_out_fraction=-0.1)
