@@ -7,7 +7,7 @@ import pytest
 from wdnumpy import WideDeep
 from wdnumpy.datasets import (adult_spec, app_store_spec, binary_labels, iter_csv, load_adult, load_csv,
                               make_app_store, read_csv)
-from wdnumpy.features import Categorical, FeatureSpec, Numeric
+from wdnumpy.features import Categorical, Crossed, FeatureSpec, Numeric
 
 
 @pytest.fixture(scope="module")
@@ -444,3 +444,145 @@ def test_a_held_out_fraction_of_1_is_refused():
         make_app_store(n_train=10, n_test=10, n_users=10, n_apps=3, held_out_fraction=1.0)
     with pytest.raises(ValueError, match=r"^held_out_fraction must lie in \[0, 1\), got -0.1$"):
         make_app_store(n_train=10, n_test=10, n_users=10, n_apps=3, held_out_fraction=-0.1)
+
+
+def cat(name):
+    return {"kind": "categorical", "min_count": 1, "name": name, "source": name, "vocabulary": None}
+
+
+def num(name, normalization="quantile", log1p=False, n_quantiles=100):
+    return {"fill": None, "kind": "numeric", "log1p": log1p, "n_quantiles": n_quantiles, "name": name,
+            "normalization": normalization, "source": name, "state": None}
+
+
+def crossed(name, columns, buckets, oov_bucket=False):
+    return {"buckets": buckets, "columns": columns, "kind": "crossed", "name": name, "oov_bucket": oov_bucket}
+
+
+def test_adult_spec_is_the_census_examples_spec_with_log1p_standardised_capital_columns():
+    """adult_spec: base categorical columns (wide and embedded), CDF-normalised age / education_num /
+    hours_per_week, log1p-standardised capital columns, age and capital buckets, the three crosses of
+    cross_buckets buckets; every argument (embedding_dim 8, cross_buckets 1000, n_quantiles 100) is used."""
+    from wdnumpy.datasets import ADULT_CATEGORICAL, CAPITAL_GAIN_BOUNDARIES, CAPITAL_LOSS_BOUNDARIES
+    for kwargs, dim, buckets, quantiles in (({}, 8, 1000, 100), (dict(embedding_dim=3, cross_buckets=50,
+                                                                      n_quantiles=7), 3, 50, 7)):
+        d = adult_spec(**kwargs).to_dict()
+        bucketized = [{"boundaries": [float(b) for b in boundaries], "fill": None, "kind": "bucketized",
+                       "name": f"{source}_buckets", "source": source}
+                      for source, boundaries in (("age", [18, 25, 30, 35, 40, 45, 50, 55, 60, 65]),
+                                                 ("capital_gain", CAPITAL_GAIN_BOUNDARIES),
+                                                 ("capital_loss", CAPITAL_LOSS_BOUNDARIES))]
+        assert d["columns"] == ([cat(c) for c in ADULT_CATEGORICAL]
+                                + [num(c, n_quantiles=quantiles) for c in ("age", "education_num", "hours_per_week")]
+                                + [num(c, "standard", True) for c in ("capital_gain", "capital_loss")] + bucketized
+                                + [crossed("education_x_occupation", ["education", "occupation"], buckets),
+                                   crossed("age_x_education_x_occupation", ["age_buckets", "education", "occupation"],
+                                           buckets),
+                                   crossed("native_country_x_occupation", ["native_country", "occupation"], buckets)])
+        assert d["wide"] == ADULT_CATEGORICAL + ["age_buckets", "capital_gain_buckets", "capital_loss_buckets",
+                                                 "education_x_occupation", "age_x_education_x_occupation",
+                                                 "native_country_x_occupation"]
+        assert d["embeddings"] == {c: dim for c in ADULT_CATEGORICAL}
+        assert d["continuous"] == ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
+    assert CAPITAL_GAIN_BOUNDARIES[0] == CAPITAL_LOSS_BOUNDARIES[0] == 1  # zero (92% and 95% of rows) alone
+
+
+def test_the_app_store_and_cold_start_specs_in_full():
+    """app_store_spec: wide = installed × impression (cross_buckets) and the impression; deep = mean-pooled
+    installed bag, impression, its category and the country (half width, at least 2) and the age.
+    cold_start_spec adds user_id (embedded) and user_id × impression_category (user_buckets, oov_bucket)."""
+    from wdnumpy.datasets import cold_start_spec
+    from wdnumpy.features import Multivalent
+    base_columns = [{**cat("installed"), "kind": "multivalent", "pooling": "mean", "separator": "|"},
+                    cat("impression"), cat("impression_category"), cat("user_country"), num("user_age")]
+    assert Multivalent("installed").to_dict()["separator"] == "|"
+    for dim, small in ((8, 4), (4, 2), (2, 2), (3, 2), (7, 3)):
+        d = app_store_spec(dim, 64).to_dict()
+        assert d["columns"] == base_columns + [crossed("installed_x_impression", ["installed", "impression"], 64)]
+        assert d["wide"] == ["installed_x_impression", "impression"] and d["continuous"] == ["user_age"]
+        assert d["embeddings"] == {"installed": dim, "impression": dim, "impression_category": small,
+                                   "user_country": small}
+    assert app_store_spec().to_dict()["columns"][-1]["buckets"] == 2 ** 17
+    d = cold_start_spec(6, False, 128, 32).to_dict()
+    assert d["columns"] == base_columns + [crossed("installed_x_impression", ["installed", "impression"], 128),
+                                           cat("user_id"),
+                                           crossed("user_x_category", ["user_id", "impression_category"], 32)]
+    assert d["wide"] == ["installed_x_impression", "impression", "user_x_category"]
+    assert d["embeddings"] == {"installed": 6, "impression": 6, "impression_category": 3, "user_country": 3,
+                               "user_id": 6}
+    assert d["continuous"] == ["user_age"]
+    default = cold_start_spec().to_dict()["columns"]
+    assert default[-1] == crossed("user_x_category", ["user_id", "impression_category"], 2 ** 16, True)
+    assert default[-3]["buckets"] == 2 ** 17
+
+
+def test_make_cold_start_store_is_make_app_store_with_held_out_users_and_a_user_id_column():
+    """make_cold_start_store(...) is make_app_store(n_train, n_test, n_users, seed=..., held_out_users=...,
+    user_effect=..., **options) plus user_id = 'user<u>' in both parts; its defaults are 60% of 20,000 users
+    held out, a user effect of 1, 100,000 training and 20,000 test rows, seed 0."""
+    import inspect
+
+    from wdnumpy.datasets import make_cold_start_store
+    options = dict(n_apps=7, n_categories=3, n_niche=5, held_out_fraction=0.2)
+    store = make_cold_start_store(0.3, 0.5, n_train=300, n_test=200, n_users=80, seed=4, **options)
+    same = make_app_store(300, 200, 80, seed=4, held_out_users=0.3, user_effect=0.5, **options)
+    np.testing.assert_array_equal(store.test_prob, same.test_prob)
+    np.testing.assert_array_equal(store.train_labels, same.train_labels)
+    assert store.niche_pairs.shape == (5, 2)
+    for columns, users in ((store.train, store.train_user), (store.test, store.test_user)):
+        assert columns["user_id"].tolist() == [f"user{u}" for u in users]
+        assert set(columns) == set(same.train) | {"user_id"}
+    defaults = {k: p.default for k, p in inspect.signature(make_cold_start_store).parameters.items()
+                if k != "options"}
+    assert defaults == dict(held_out_users=0.6, user_effect=1.0, n_train=100_000, n_test=20_000, n_users=20_000,
+                            seed=0)
+
+
+def test_load_adult_reads_the_train_file_by_default_and_refuses_other_splits(tmp_path):
+    """load_adult(split='train', data_dir): adult.<split>.csv.gz in data_dir; income_bracket '>50K' or
+    '>50K.' is label 1, and the column is not among the features."""
+    header = "age,income_bracket\n"
+    for split, rows in (("train", "30,>50K\n40,<=50K\n"), ("test", "50,<=50K.\n60,>50K.\n70,>50K\n")):
+        with gzip.open(tmp_path / f"adult.{split}.csv.gz", "wt") as f:
+            f.write(header + rows)
+    columns, labels = load_adult(data_dir=tmp_path)
+    assert columns == {"age": columns["age"]} and columns["age"].tolist() == ["30", "40"]
+    assert labels.tolist() == [1.0, 0.0]
+    assert load_adult("test", tmp_path)[1].tolist() == [0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match=r"^split must be 'train' or 'test', got 'valid'$"):
+        load_adult("valid", tmp_path)
+
+
+def test_niche_pair_report_in_full_on_a_hand_made_store():
+    """niche_pair_report on two training rows: each pair's app names, its effect, its weight and its count,
+    including the pair with the largest cross key and a pair never trained; int64 counts; a model without
+    params has no wide part; a cross that gives more than one cross for a pair is refused."""
+    from wdnumpy.datasets import AppStore, niche_pair_report
+    from wdnumpy.features import Multivalent
+    train = {"installed": np.array(["app0", "app1|app2"]), "impression": np.array(["app1", "app0"]),
+             "impression_category": np.array(["c", "c"]), "user_country": np.array(["x", "x"]),
+             "user_age": np.array([30.0, 40.0])}
+    pairs = np.array([[0, 1], [1, 0], [2, 0], [2, 2]])
+    store = AppStore(train, np.array([1.0, 0.0]), np.array([0.5, 0.5]), train, np.array([1.0, 0.0]),
+                     np.array([0.5, 0.5]), np.array(["seen", "seen"]), pairs, np.array([2.0, -3.0, 2.5, -4.0]))
+    spec = app_store_spec(embedding_dim=2, cross_buckets=1 << 20).fit(train)
+    model = WideDeep(**spec.model_kwargs(), seed=0)
+    model.params["wide.w"][:] = np.arange(spec.wide_dim, dtype=float)
+    report = niche_pair_report(model, spec, store)
+    assert sorted(report) == ["effect", "impression", "installed", "train_count", "weight"]
+    assert report["installed"].tolist() == ["app0", "app1", "app2", "app2"]
+    assert report["impression"].tolist() == ["app1", "app0", "app0", "app2"]
+    assert report["effect"].tolist() == [2.0, -3.0, 2.5, -4.0]
+    assert report["train_count"].tolist() == [1, 1, 1, 0] and report["train_count"].dtype == np.int64
+    names = dict((text, index) for row in (0, 1) for index, text in spec.wide_feature_names(train, row))
+    for k, (i, j) in enumerate(pairs[:3].tolist()):
+        assert report["weight"][k] == names[f"installed=app{i} × impression=app{j}"]
+    with pytest.raises(ValueError, match="^the model has no wide part \\(no 'wide.w' parameter\\) to read cross "
+                                         "weights from$"):
+        niche_pair_report(object(), spec, store)
+    split_impression = FeatureSpec([Multivalent("installed"), Multivalent("parts", source="impression", separator="p"),
+                                    Crossed("x", ["installed", "parts"], buckets=64)], wide=["x"]).fit(train)
+    with pytest.raises(ValueError, match=r"^'x' does not give exactly one cross for an \(installed, impression\) "
+                                         r"pair$"):
+        niche_pair_report(WideDeep(**split_impression.model_kwargs(), mode="wide", seed=0), split_impression, store,
+                          cross="x")
