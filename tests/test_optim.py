@@ -578,8 +578,6 @@ def test_a_buffer_whose_parameters_do_not_share_one_state_of_the_buffer_is_updat
         np.testing.assert_array_equal(moved[name], separate[name], err_msg=name)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="library bug: _update_shared reads .shape of the "
-                   "None base of a state array that is not a view (optim.py, `v.shape != buffer.shape`)")
 @pytest.mark.parametrize("moved", [False, True], ids=["own states", "own state first, then a view"])
 def test_a_buffer_whose_first_parameter_has_a_state_of_its_own_is_updated_one_by_one(moved):
     """Each view of a buffer stepped alone first (so each has a state of its own), then both together; or a

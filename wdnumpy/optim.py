@@ -113,7 +113,8 @@ class Optimizer:
                 self.state[name] = {k: v[start:stop].reshape(params[name].shape) for k, v in whole.items()}
         elif all(state is not None for state in states):
             whole = {k: v.base for k, v in states[0].items()}
-            if any(state[k].base is not v or v.shape != buffer.shape for state in states for k, v in whole.items()):
+            if any(v is None or state[k].base is not v or v.shape != buffer.shape
+                   for state in states for k, v in whole.items()):
                 return False
         else:
             return False
