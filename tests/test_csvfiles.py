@@ -33,8 +33,8 @@ def test_other_encodings_are_read_when_named(tmp_path):
 
 
 @pytest.mark.parametrize("name, content, message", [
-    ("latin1.csv", "age,city\n30,Paris\n41,Besançon\n".encode("latin-1"), r"line 3: not valid utf-8.*encoding="),
-    ("utf16.csv", "age,city\n30,Paris\n".encode("utf-16"), r"line 1: not valid utf-8.*utf-16"),
+    ("latin1.csv", "age,city\n30,Paris\n41,Besançon\n".encode("latin-1"), r"line 3: not valid utf-8 text.*encoding="),
+    ("utf16.csv", "age,city\n30,Paris\n".encode("utf-16"), r"line 1: not valid utf-8 text.*utf-16"),
     ("binary.csv", b"age,city\n30,Paris\n\x00\x01\x02,\x00\n", r"line 3: .*NUL"),
     ("quote.csv", 'age,city\n30,Paris\n41,"Lyon\n52,Nice\n60,Metz\n', r"line 3: a quoted field .* never closed"),
     ("fields.csv", "age,city\n30,Paris\n41\n", r"line 3: expected 2 fields, got 1"),

@@ -586,3 +586,9 @@ def test_niche_pair_report_in_full_on_a_hand_made_store():
                                          r"pair$"):
         niche_pair_report(WideDeep(**split_impression.model_kwargs(), mode="wide", seed=0), split_impression, store,
                           cross="x")
+
+
+def test_a_store_with_no_possible_training_row_is_refused_instead_of_drawing_forever():
+    """With every user held out there is no row to train on: a ValueError saying so, not an endless loop."""
+    with pytest.raises(ValueError, match="^no training row is possible: every user is held out"):
+        make_app_store(n_train=5, n_test=5, n_users=1, n_apps=3, seed=1, held_out_users=0.5)

@@ -74,8 +74,9 @@ def _decoding_error_line(path: Path, encoding: str) -> int:
     return line
 
 
-def _rows(path: Path, encoding: str):
-    """Yield (line number where the row began, fields) for each row of the file, header included."""
+def _rows(path: Path, encoding: str, encoding_name: str | None = None):
+    """Yield (line number where the row began, fields) for each row of the file, header included.
+    ``encoding_name``: the encoding as the user gave it, for messages (default ``encoding``)."""
     with _open_binary(path) as binary, _field_limit(MAX_FIELD_CHARS):
         text = io.TextIOWrapper(binary, encoding=encoding, newline="")
         reader = csv.reader(text, strict=True)
@@ -88,7 +89,7 @@ def _rows(path: Path, encoding: str):
             line = _decoding_error_line(path, encoding)
             hint = " (it looks like UTF-16: give encoding='utf-16')" if error.object[:2] in (b"\xff\xfe", b"\xfe\xff") \
                 else " (give the file's encoding, e.g. encoding='latin-1')"
-            raise ValueError(f"{path}, line {line}: not valid {encoding} text{hint}") from None
+            raise ValueError(f"{path}, line {line}: not valid {encoding_name or encoding} text{hint}") from None
         except csv.Error as error:
             message = str(error)
             if "unexpected end of data" in message:
@@ -123,9 +124,8 @@ def iter_csv(path, chunk_rows: int | None = 100_000, encoding: str = "utf-8"):
         codecs.lookup(encoding)
     except LookupError:
         raise ValueError(f"unknown encoding {encoding!r}") from None
-    if codecs.lookup(encoding).name == "utf-8":
-        encoding = "utf-8-sig"  # the same text, with a leading byte-order mark skipped
-    with contextlib.closing(_rows(path, encoding)) as rows:  # closing restores the field limit on any exit
+    reading = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding  # skips a byte-order mark
+    with contextlib.closing(_rows(path, reading, encoding)) as rows:  # closing restores the field limit on any exit
         first = next(rows, None)
         if first is None:
             raise ValueError(f"{path}: empty file (expected a header row)")

@@ -326,6 +326,9 @@ def make_app_store(n_train: int = 400_000, n_test: int = 20_000, n_users: int = 
         return user, impression, prob, labels
 
     # training rows never contain a held-out pair or user; draw extra and keep the first n_train allowed rows
+    if not ((user_held == 0) & ~new_user[:, None]).any():
+        raise ValueError("no training row is possible: every user is held out (held_out_users) or has a held-out "
+                         "niche pair with every app (held_out_fraction); use more users or hold out fewer")
     user, impression, prob, labels = draw(int(n_train * 1.2) + 100)
     allowed = np.flatnonzero((user_held[user, impression] == 0) & ~new_user[user])
     while allowed.size < n_train:  # rare without held-out users: draw more
