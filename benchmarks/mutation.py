@@ -41,7 +41,7 @@ EQUIVALENT = ROOT / "benchmarks" / "mutmut-equivalent.txt"
 SLICE = 1000  # mutants a mutmut command runs (each command first runs their tests once, unmutated)
 NOT_MUTATED = ["wdnumpy/__init__.py", "wdnumpy/__main__.py", "wdnumpy/exercises/*"]
 # mutmut calls every function through a trampoline of its own, so a warning's stacklevel can no
-# longer reach the caller's file: the two tests of that are left out of mutation runs.
+# longer reach the caller's file: the three tests that check it are left out of mutation runs.
 MUTMUT_CONFIG = """[mutmut]
 source_paths = wdnumpy/
 do_not_mutate =
@@ -58,6 +58,7 @@ pytest_add_cli_args_test_selection =
     --ignore=tests/test_notebooks.py
     --deselect=tests/test_feature_edges.py::test_the_separator_warning_points_at_the_code_that_fitted_the_column
     --deselect=tests/test_feature_edges.py::test_raw_values_warn_only_above_the_warning_level_and_at_the_code_that_fitted_them
+    --deselect=tests/test_feature_edges.py::test_the_separator_warning_needs_most_values_to_hold_the_other_separator
     -p
     no:cacheprovider
 """
