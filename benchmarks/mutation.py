@@ -227,7 +227,9 @@ def main() -> int:
     for start in range(0, 0 if args.report_only else len(todo), SLICE):
         mutmut(workdir, "run", "--max-children", str(args.max_children), *todo[start:start + SLICE])
         print(f"  {min(start + SLICE, len(todo))} of {len(todo)} run", flush=True)
-    return 1 if report({**statuses(workdir), **{n: "killed" for n in done}}, chosen) else 0
+    # a mutant not run again yet keeps its earlier verdict (a survivor stays one until a run shows otherwise)
+    judged = {n: status for n, status in statuses(workdir).items() if status != "not checked"}
+    return 1 if report({**earlier, **judged, **{n: "killed" for n in done}}, chosen) else 0
 
 
 if __name__ == "__main__":
