@@ -1,14 +1,19 @@
 """retraining.py and simulate.serve at their documented edges, on tiny inputs: the gate accepts predictions of
 exactly 0 or 1 and a log loss exactly ``tolerance`` above serving's, train_curve seeds each epoch with
 seed + epoch, the daily table's header, and serve allows every slot to explore."""
+import copy
+import math
+import warnings
+
 import numpy as np
+import pytest
 
 from conftest import make_batch, make_fields
 from wdnumpy import WideDeep
 from wdnumpy.datasets import make_app_world
-from wdnumpy.metrics import log_loss
+from wdnumpy.metrics import log_loss, roc_auc
 from wdnumpy.retraining import daily_retraining, dry_run, format_daily_table, steps_to, train_curve
-from wdnumpy.simulate import oracle, serve
+from wdnumpy.simulate import Setup, ab_experiment, oracle, serve
 from wdnumpy.train import train
 
 
@@ -127,14 +132,6 @@ def test_daily_retraining_with_a_start_does_not_run_the_experiment_again(monkeyp
 # The gate's verdicts and messages, the daily table's rows, and daily_retraining's bookkeeping on a tiny world
 # ---------------------------------------------------------------------------
 
-import copy  # noqa: E402
-import math  # noqa: E402
-import warnings  # noqa: E402
-
-import pytest  # noqa: E402
-
-from wdnumpy.metrics import roc_auc  # noqa: E402
-from wdnumpy.simulate import Setup, ab_experiment  # noqa: E402
 
 Y20 = np.array([0.0] * 10 + [1.0] * 10)
 SERVING20 = np.concatenate([np.linspace(0.40, 0.49, 10), np.linspace(0.51, 0.60, 10)])  # AUC 1
