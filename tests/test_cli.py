@@ -328,17 +328,20 @@ def test_train_reports_the_test_metrics_and_keeps_stdout_for_json(small_adult, m
     assert json.loads(line)["data"] == "adult"
 
 
+class ClosedPipe:
+    """Standard output after its reader went away (`... | head -1`)."""
+
+    def write(self, text):
+        raise BrokenPipeError
+
+    def flush(self):
+        raise BrokenPipeError
+
+
 def test_a_reader_that_goes_away_is_not_an_error(tmp_path, monkeypatch):
     """`... | head -1`: writing to a closed pipe exits 0, and standard output then goes to the null device so
     that the interpreter's final flush stays quiet."""
     import os
-
-    class ClosedPipe:
-        def write(self, text):
-            raise BrokenPipeError
-
-        def flush(self):
-            raise BrokenPipeError
 
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["spec", "--csv", str(adult_rows(tmp_path, n=3))]) == 0
@@ -832,13 +835,6 @@ def test_write_output_names_out_when_the_file_cannot_be_written(tmp_path, capsys
 def test_the_null_device_that_replaces_a_closed_pipe_takes_writes(tmp_path, monkeypatch):
     """After a reader went away, standard output is the null device opened for writing: late output (the
     interpreter's final flush, a library's print) is swallowed, not an error."""
-    class ClosedPipe:
-        def write(self, text):
-            raise BrokenPipeError
-
-        def flush(self):
-            raise BrokenPipeError
-
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["spec", "--csv", str(adult_rows(tmp_path, n=3))]) == 0
     replaced = sys.stdout

@@ -564,18 +564,25 @@ def test_a_buffer_whose_parameters_do_not_share_one_state_of_the_buffer_is_updat
     # "b" first shares a state with "a" in one buffer, then moves to another buffer beside a new "c"
     # (its state a view of the first buffer's state, "c"'s a state of its own)
     first, second = rng.standard_normal(7), rng.standard_normal(6)
-    moved = {"a": first[:3], "b": first[3:], "c": second[4:]}
-    separate = {name: value.copy() for name, value in moved.items()}
-    one, each = make(), make()
     gb, gc = rng.standard_normal(4), rng.standard_normal(2)
-    for step, grads in enumerate([{"a": g[0], "b": gb}, {"c": gc}, {"b": -gb, "c": gc}, {"b": gb, "c": -gc}]):
+    assert_same_after_moving_b(make, first, second,
+                               [{"a": g[0], "b": gb}, {"c": gc}, {"b": -gb, "c": gc}, {"b": gb, "c": -gc}])
+
+
+def assert_same_after_moving_b(make, first, second, steps):
+    """Parameters "a" and "b" views of ``first`` and "c" of ``second``'s tail; before the third step "b" moves,
+    values kept, to ``second``'s head: every step the same as on separate arrays."""
+    params = {"a": first[:3], "b": first[3:], "c": second[4:]}
+    separate = {name: value.copy() for name, value in params.items()}
+    one, each = make(), make()
+    for step, grads in enumerate(steps):
         if step == 2:
-            moved["b"] = second[:4]
-            moved["b"][...] = separate["b"]
-        one.step(moved, grads)
+            params["b"] = second[:4]
+            params["b"][...] = separate["b"]
+        one.step(params, grads)
         each.step(separate, grads)
-    for name in moved:
-        np.testing.assert_array_equal(moved[name], separate[name], err_msg=name)
+    for name in params:
+        np.testing.assert_array_equal(params[name], separate[name], err_msg=name)
 
 
 @pytest.mark.parametrize("moved", [False, True], ids=["own states", "own state first, then a view"])
@@ -590,17 +597,8 @@ def test_a_buffer_whose_first_parameter_has_a_state_of_its_own_is_updated_one_by
                                 [{"a": g[0]}, {"b": g[1]}, {"a": g[0], "b": -g[1]}])
         return
     first, second = rng.standard_normal(7), rng.standard_normal(6)
-    params = {"a": first[:3], "b": first[3:], "c": second[4:]}
-    separate = {name: value.copy() for name, value in params.items()}
-    one, each = AdaGrad(0.1), AdaGrad(0.1)
-    for step, grads in enumerate([{"a": g[0], "b": g[1]}, {"c": g[0][:2]}, {"c": g[0][:2], "b": g[1]}]):
-        if step == 2:
-            params["b"] = second[:4]
-            params["b"][...] = separate["b"]
-        one.step(params, grads)
-        each.step(separate, grads)
-    for name in params:
-        np.testing.assert_array_equal(params[name], separate[name], err_msg=name)
+    assert_same_after_moving_b(lambda: AdaGrad(0.1), first, second,
+                               [{"a": g[0], "b": g[1]}, {"c": g[0][:2]}, {"c": g[0][:2], "b": g[1]}])
 
 
 def test_a_new_buffer_at_a_freed_buffers_address_gets_its_own_layout():
