@@ -536,6 +536,12 @@ def test_make_cold_start_store_is_make_app_store_with_held_out_users_and_a_user_
                 if k != "options"}
     assert defaults == dict(held_out_users=0.6, user_effect=1.0, n_train=100_000, n_test=20_000, n_users=20_000,
                             seed=0)
+    # and the defaults are used (not only declared): mutmut survivors showed them unpinned
+    small = dict(n_apps=7, n_categories=3, n_niche=5)
+    by_default = make_cold_start_store(n_train=40, n_test=30, **small)
+    spelled_out = make_app_store(40, 30, 20_000, seed=0, held_out_users=0.6, user_effect=1.0, **small)
+    for name in ("train_user", "test_user", "test_new_user", "test_prob", "train_labels"):
+        np.testing.assert_array_equal(getattr(by_default, name), getattr(spelled_out, name), err_msg=name)
 
 
 def test_load_adult_reads_the_train_file_by_default_and_refuses_other_splits(tmp_path):
@@ -586,6 +592,32 @@ def test_niche_pair_report_in_full_on_a_hand_made_store():
                                          r"pair$"):
         niche_pair_report(WideDeep(**split_impression.model_kwargs(), mode="wide", seed=0), split_impression, store,
                           cross="x")
+
+
+def test_niche_pair_report_counts_0_for_an_untrained_pair_above_every_training_cross_and_needs_a_two_column_cross():
+    """An untrained pair whose cross key sorts after every training row's (app2 × app1 here) has count 0, not an
+    error; a cross of three columns is refused, naming the cross and its columns. Mutmut survivors showed both
+    unpinned."""
+    from wdnumpy.datasets import AppStore, niche_pair_report
+    train = {"installed": np.array(["app0", "app2"]), "impression": np.array(["app1", "app0"]),
+             "impression_category": np.array(["c", "c"]), "user_country": np.array(["x", "x"]),
+             "user_age": np.array([30.0, 40.0])}
+    pairs = np.array([[0, 1], [2, 1], [2, 0]])
+    store = AppStore(train, np.array([1.0, 0.0]), np.array([0.5, 0.5]), train, np.array([1.0, 0.0]),
+                     np.array([0.5, 0.5]), np.array(["seen", "seen"]), pairs, np.array([2.0, -3.0, 2.5]))
+    spec = app_store_spec(embedding_dim=2, cross_buckets=1 << 20).fit(train)
+    cross = "installed_x_impression"
+    key = spec.tokens(cross, {"installed": np.array(["app2"]), "impression": np.array(["app1"])}).keys[0]
+    assert key > spec.tokens(cross, train).keys.max()  # the case this test is about
+    model = WideDeep(**spec.model_kwargs(), seed=0)
+    report = niche_pair_report(model, spec, store)
+    assert report["train_count"].tolist() == [1, 0, 1]
+    three = FeatureSpec([Categorical("installed"), Categorical("impression"), Categorical("impression_category"),
+                         Crossed("x3", ["installed", "impression", "impression_category"], buckets=64)],
+                        wide=["x3"]).fit(train)
+    with pytest.raises(ValueError, match=r"^'x3' must cross two columns \(installed apps, impression\), got "
+                                         r"\['installed', 'impression', 'impression_category'\]$"):
+        niche_pair_report(WideDeep(**three.model_kwargs(), mode="wide", seed=0), three, store, cross="x3")
 
 
 def test_a_store_with_no_possible_training_row_is_refused_instead_of_drawing_forever():
