@@ -113,3 +113,18 @@ def test_the_printed_explanation_of_short_names_keeps_a_24_character_name_column
         "bias                      -2.0000",
         "deep part logit           +0.0000",
         "= logit                   -2.0000   P(Y=1) = 0.1192"]
+
+
+def test_wide_features_sharing_a_hash_bucket_are_one_term_naming_each_joined_by_a_bar():
+    """explain gives one term per wide weight: crosses hashed into the same bucket share a weight, so they are
+    one term whose name lists each of them, joined by " | " (the module docstring: an unseen cross shows
+    "whatever shares its hash bucket")."""
+    rows = {"city": np.array(["oslo", "lima"]), "apps": np.array(["A|B", "B"])}
+    spec = FeatureSpec([Categorical("city"), Multivalent("apps"), Crossed("city_x_apps", ["city", "apps"], buckets=1)],
+                       wide=["city", "apps", "city_x_apps"]).fit(rows)
+    model = make_model("wide", spec, seed=0)
+    model.params["wide.w"][:] = np.arange(1.0, model.params["wide.w"].size + 1)
+    e = explain(model, spec, rows, row=0)
+    assert e.wide == [("city=oslo × apps=A | city=oslo × apps=B", 7.0), ("apps=B", 6.0), ("apps=A", 5.0),
+                      ("city=oslo", 3.0)]
+    assert e.total == e.logit == 21.0

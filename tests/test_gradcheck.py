@@ -251,3 +251,23 @@ def test_the_report_prints_a_header_and_one_aligned_line_per_parameter():
     long = GradCheckReport([CheckRow("deep.W1_long", 0.0, True)], 1e-4)
     assert repr(long) == ("parameter     relative error  result (bound 1e-04)\n"
                           "deep.W1_long       0.000e+00  PASS")
+
+
+def test_check_layer_judges_and_reports_with_the_bound_it_is_given():
+    """check_layer(bound=): a right backward whose error (a coarse step) is above a strict bound fails it, passes a
+    loose one, and the report carries the bound given."""
+    from wdnumpy.gradcheck import check_layer
+
+    def forward(values):
+        return values ** 3, values
+
+    def backward(dout, values):
+        return dout * 3 * values ** 2
+
+    inputs = {"values": np.array([0.5, -1.0, 2.0])}
+    error = check_layer(forward, backward, inputs, "values", h=0.01).rows[0].error
+    assert 1e-7 < error < 1e-3
+    strict = check_layer(forward, backward, inputs, "values", h=0.01, bound=error / 2)
+    loose = check_layer(forward, backward, inputs, "values", h=0.01, bound=1e-3)
+    assert not strict.passed and strict.bound == error / 2
+    assert loose.passed and loose.bound == 1e-3

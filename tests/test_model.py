@@ -352,6 +352,21 @@ def test_consecutive_single_valued_fields_of_one_width_share_a_table_of_views():
     assert all(p.base is dense[0].base for p in dense) and dense[0].base.ndim == 1
 
 
+def test_trace_shows_each_shared_table_fields_own_embedding_rows():
+    """trace's ``embeddings``: each field's (N, K) embedding of the batch, also for fields whose tables are blocks
+    of one shared table (the first field of a block as much as the last); side by side, in field order, with the
+    continuous inputs they are the deep input."""
+    model, batch = shared_table_model_and_batch(seed=2)
+    trace = model.trace(batch)
+    for f in model.fields:
+        if not f.multivalent:
+            np.testing.assert_array_equal(trace.embeddings[f.name],
+                                          model.params[f"deep.embedding.{f.name}"][batch.categorical[f.name]],
+                                          err_msg=f.name)
+    np.testing.assert_array_equal(np.hstack([trace.embeddings[f.name] for f in model.fields] + [batch.continuous]),
+                                  trace.deep_input)
+
+
 def test_shared_tables_pass_the_gradient_check_and_match_per_field_backwards():
     model, batch = shared_table_model_and_batch(seed=1)
     report = check_model(model, batch)
@@ -606,3 +621,33 @@ def test_config_gives_the_constructor_arguments_back():
     assert again.config() == model.config() and repr(again) == repr(model)
     for name, value in model.params.items():
         np.testing.assert_array_equal(again.params[name], value, err_msg=name)
+
+
+# -- forward's switches: training and check (mutmut survivors showed them unpinned) ------------------------------
+
+def test_forward_in_training_mode_drops_as_training_does():
+    """forward(training=True) "switches dropout on": units and ids are dropped, drawn from the model's seeded
+    generators exactly as trace(training=True) draws them for a twin model; the default is evaluation mode."""
+    fields = (EmbeddingField("country", 5, 3, oov_id=0),) + make_fields()[1:]
+
+    def twin():
+        return WideDeep(WIDE_DIM, fields, 2, hidden=(6, 4), seed=1, dropout=0.5, id_dropout=0.5)
+
+    batch = make_batch(0)
+    model = twin()
+    evaluation = model.forward(batch)
+    np.testing.assert_array_equal(model.forward(batch, training=False), evaluation)
+    trained = model.forward(batch, training=True)
+    assert not np.allclose(trained, evaluation)
+    np.testing.assert_array_equal(trained, twin().trace(batch, training=True).logit)
+
+
+def test_forward_with_check_false_skips_the_batch_check():
+    """check=False skips check_batch: a batch the check refuses (labels of 2, which the logits never read) is
+    refused by forward() and computed by forward(check=False), the same logits as with right labels."""
+    model, batch = make_model(), make_batch(1)
+    expected = model.forward(batch)
+    batch.labels = np.full(len(batch.labels), 2.0)
+    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+        model.forward(batch)
+    np.testing.assert_array_equal(model.forward(batch, check=False), expected)

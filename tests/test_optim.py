@@ -49,6 +49,26 @@ def test_sgd_momentum_two_steps_by_hand():
     np.testing.assert_allclose(toy.params["w"], np.array([1.0, -2.0]) - 0.29 * G)
 
 
+def test_sgd_momentum_keeps_the_velocity_of_each_touched_row_of_a_sparse_gradient():
+    """``v ← μ v − lr g;  w ← w + v`` on the rows ``index`` of a RowGrad: a row's velocity carries over from one
+    step to the next (a row touched twice moves by 0.29 g, as a dense parameter does), an untouched row keeps its
+    velocity and its weight."""
+    toy = Toy(G, [0, 3], [1.0, -2.0])
+    before = toy.params["table"].copy()
+    opt = SGD(lr=0.1, momentum=0.9)
+    toy.step(opt)
+    toy.set_grads(G, [0], [1.0])
+    toy.step(opt)
+    expected = before.copy()
+    expected[0] -= 0.29 * 1.0  # v1 = −0.1 g, v2 = 0.9 v1 − 0.1 g
+    expected[3] -= 0.1 * -2.0  # one step only: v1 = −0.1 g, then not touched
+    np.testing.assert_allclose(toy.params["table"], expected, rtol=1e-14)
+    toy.set_grads(G, [3], [0.0])  # touched with a zero gradient: the velocity of step 1, times μ
+    toy.step(opt)
+    expected[3] += 0.9 * 0.1 * 2.0
+    np.testing.assert_allclose(toy.params["table"], expected, rtol=1e-14)
+
+
 def test_adagrad_step_by_hand():
     toy = Toy(G, [2], [0.3])
     toy.step(AdaGrad(lr=0.5, initial_accumulator=0.1))

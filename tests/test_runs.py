@@ -254,3 +254,74 @@ def test_train_csv_logs_no_test_rows_as_0(ratings_csv):
     model, _, result = runs.train_csv(ratings_csv, small_spec(), label="liked", epochs=1, hidden=(2,), log=lines.append)
     assert "test_rows" not in result and "auc" not in result
     assert lines[0] == f"wide_deep on {ratings_csv}: 200 training rows, 0 test rows, {model.n_params} parameters"
+
+
+# -- the signatures' remaining defaults and settings (mutmut survivors showed them unpinned) ---------------------
+
+def test_train_and_evaluate_trains_10_epochs_of_256_rows_by_default(small_adult):
+    """train_and_evaluate's defaults: 10 epochs of batches of 256 rows (300 training rows: one batch of 256 and
+    one of 44, not 257 and 43), the same weights as spelling them."""
+    model, _, result = runs.train_and_evaluate(hidden=(2,), optimizer="adam")
+    spelled, _, _ = runs.train_and_evaluate(hidden=(2,), optimizer="adam", epochs=10, batch_size=256)
+    assert result["epochs"] == 10
+    for name in model.params:
+        np.testing.assert_array_equal(model.params[name], spelled.params[name], err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def latin1_csvs(tmp_path_factory):
+    """300 rows of a colour (with non-ASCII names), a number and a 0/1 label: a training file of 240 rows and a
+    test file of 60 in Latin-1 (a test file read as UTF-8 fails on its first 'grün'), and all 300 in UTF-8."""
+    rng = np.random.default_rng(1)
+    color = rng.choice(["rot", "grün", "weiß"], 300)
+    label = (rng.random(300) < np.where(color == "rot", 0.8, 0.3)).astype(int)
+    header, rows = "color,x,liked\n", [f"{c},{v:.3f},{y}\n" for c, v, y in zip(color, rng.standard_normal(300), label)]
+    folder = tmp_path_factory.mktemp("latin1")
+    paths = folder / "train.csv", folder / "test.csv", folder / "all_utf8.csv"
+    paths[0].write_text(header + "".join(rows[:240]), encoding="latin-1")
+    paths[1].write_text(header + "".join(rows[240:]), encoding="latin-1")
+    paths[2].write_text(header + "".join(rows), encoding="utf-8")
+    return paths
+
+
+def test_train_csv_defaults_are_seed_0_batches_of_256_and_the_paper_optimizer(latin1_csvs):
+    """train_csv's defaults beyond those pinned above: seed 0, batches of 256 rows (of 300 rows: one batch of 256
+    and one of 44, not 257 and 43), the paper optimizer: the same weights as make_model + train with them
+    spelled."""
+    from wdnumpy.csvfiles import load_csv
+    path = latin1_csvs[2]
+    model, spec, result = runs.train_csv(path, small_spec(), label="liked", epochs=2, hidden=(2,))
+    assert result["optimizer"] == "paper" and result["seed"] == 0 and result["train_rows"] == 300
+    columns, labels = load_csv(path, "liked")
+    by_hand_spec = small_spec().fit(columns)
+    by_hand = make_model("wide_deep", by_hand_spec, hidden=(2,), seed=0)
+    train(by_hand, by_hand_spec.transform(columns, labels), "paper", epochs=2, batch_size=256, seed=0)
+    for name, value in by_hand.params.items():
+        np.testing.assert_array_equal(model.params[name], value, err_msg=name)
+
+
+def test_train_csv_reads_the_test_file_in_the_encoding_given(latin1_csvs):
+    """``encoding`` is how both the training file and ``test_csv`` are read."""
+    from wdnumpy.csvfiles import load_csv
+    train_path, test_path, _ = latin1_csvs
+    model, spec, result = runs.train_csv(train_path, small_spec(), label="liked", test_csv=test_path,
+                                         encoding="latin-1", epochs=1, hidden=(2,))
+    assert result["train_rows"] == 240 and result["test_rows"] == 60
+    test_columns, test_labels = load_csv(test_path, "liked", encoding="latin-1")
+    assert "grün" in test_columns["color"]
+    expected = evaluate(test_labels, model.predict_proba(spec.transform(test_columns)))
+    assert result["auc"] == expected["auc"] and result["logloss"] == expected["logloss"]
+
+
+def test_train_csv_gives_the_model_its_dropout_and_l2(ratings_csv):
+    """dropout and l2 reach the model train_csv builds (as id_dropout does, pinned above)."""
+    model, _, _ = runs.train_csv(ratings_csv, small_spec(), label="liked", epochs=1, hidden=(2,), dropout=0.25,
+                                 l2=0.5)
+    assert model.dropout == 0.25 and model.l2 == 0.5
+
+
+def test_train_csv_refuses_a_split_and_a_test_file_together(ratings_csv):
+    """A split and a test file both name the test rows: train_csv refuses the pair, saying so."""
+    with pytest.raises(ValueError, match="^give a split or a test file, not both$"):
+        runs.train_csv(ratings_csv, small_spec(), label="liked", split_by=("random", None, 0.25),
+                       test_csv=ratings_csv, epochs=1, hidden=(2,))

@@ -475,6 +475,17 @@ def test_rate_interval_is_the_ratio_estimator_over_users():
     assert rate_interval([1, 2], [1, 1])[0] == 1.5  # lists of ints are taken as numbers
 
 
+def test_rate_interval_sums_in_float64_whatever_the_counts_come_in():
+    """rate_interval takes its counts as float numbers (float64): float32 counts (say a float32 model's expected
+    installs, or weighted trials) give the rate and interval of the same values in float64, not the rounded sums
+    of float32 arithmetic."""
+    rng = np.random.default_rng(0)
+    s, t = (rng.random(1000) * 3).astype(np.float32), (rng.random(1000) * 3 + 0.5).astype(np.float32)
+    expected = rate_interval(s.astype(np.float64), t.astype(np.float64))
+    for successes, trials in ((s, t), (s, t.astype(np.float64)), (s.astype(np.float64), t)):
+        assert rate_interval(successes, trials) == expected
+
+
 def test_relative_gain_is_the_ratio_minus_1_with_a_delta_method_interval():
     """a / control − 1, se ≈ (a/c) √((se_a/a)² + (se_c/c)²), interval value ± Z95 se."""
     gain, low, high, se = relative_gain((3.0, 0, 0, 0.3), (4.0, 0, 0, 0.2))
