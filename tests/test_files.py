@@ -12,9 +12,13 @@ import pytest
 from wdnumpy import files
 
 
-def test_messages_name_the_output_path_by_default_or_by_what():
+def test_messages_name_the_output_path_by_default_or_by_what(tmp_path):
     with pytest.raises(ValueError, match="^output path: the path is empty"):
         files.check_output_path("")
+    with pytest.raises(ValueError, match="^output path: the path is empty$"):  # resolve_output's own default
+        files.resolve_output("  ")
+    with pytest.raises(ValueError, match=f"^output path {tmp_path}: is a directory; give a file name$"):
+        files.resolve_output(tmp_path)
     with pytest.raises(ValueError, match="^output path: the path is empty"):
         files.atomic_write("", lambda f: f.write(b"x"))
 
