@@ -651,3 +651,19 @@ def test_forward_with_check_false_skips_the_batch_check():
     with pytest.raises(ValueError, match="labels must be 0 or 1"):
         model.forward(batch)
     np.testing.assert_array_equal(model.forward(batch, check=False), expected)
+
+
+def test_a_dropout_seed_fixes_the_ids_that_id_dropout_replaces():
+    """loss(dropout_seed=) draws "the ids id dropout replaces" from a generator seeded by it too: repeated calls
+    drop the same ids (the same loss and gradients), while without a seed each call draws anew; so the gradient
+    check of a model with id dropout passes."""
+    fields = (EmbeddingField("country", 5, 3, oov_id=0),) + make_fields()[1:]
+    model = WideDeep(WIDE_DIM, fields, 2, hidden=(6, 4), seed=1, id_dropout=0.5)
+    batch = make_batch(0)
+    first, again = model.loss(batch, dropout_seed=3), model.loss(batch, dropout_seed=3)
+    assert first[0] == again[0]
+    for name in model.params:
+        a, b = (g[1][name].to_dense() if isinstance(g[1][name], RowGrad) else g[1][name] for g in (first, again))
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert len({model.loss(batch)[0] for _ in range(4)}) > 1  # the model's own generator: new ids each call
+    assert check_model(model, batch, dropout_seed=3).passed
