@@ -145,6 +145,30 @@ def test_sum_by_index_empty():
     assert rows.shape == (0,) and sums.shape == (0, 3)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size", [3, 40, 600, 100_000])  # a table smaller than, near and far larger than P
+def test_sum_by_index_counting_and_sorting_agree(size, dtype):
+    # with the table's size the sum may count with bincount instead of sorting: same rows, same sums up to rounding
+    rng = np.random.default_rng(size)
+    index = rng.integers(0, size, 300)
+    for values in (rng.standard_normal(300).astype(dtype), rng.standard_normal((300, 5)).astype(dtype)):
+        rows, sums = layers.sum_by_index(index, values)
+        rows_sized, sums_sized = layers.sum_by_index(index, values, size)
+        np.testing.assert_array_equal(rows_sized, rows)
+        assert rows_sized.dtype == np.int64 and sums_sized.dtype == dtype and sums_sized.shape == sums.shape
+        np.testing.assert_allclose(sums_sized, sums, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+
+
+def test_sum_by_index_counting_keeps_rows_whose_values_cancel():
+    # a row the batch touched is in `rows` even when its values add up to 0 (lazy optimizers update exactly those)
+    index = np.array([1, 1, 3])
+    for size in (None, 4):
+        rows, sums = layers.sum_by_index(index, np.array([2.0, -2.0, 5.0]), size)
+        assert rows.tolist() == [1, 3] and sums.tolist() == [0.0, 5.0]
+        rows, sums = layers.sum_by_index(index, np.array([[2.0, 1.0], [-2.0, -1.0], [5.0, 0.0]]), size)
+        assert rows.tolist() == [1, 3] and sums.tolist() == [[0.0, 0.0], [5.0, 0.0]]
+
+
 BACKWARD_CASES = {
     "sparse_linear": (layers.sparse_linear_forward, layers.sparse_linear_backward,
                       lambda rng: {"X": weighted_csr(), "w": rng.standard_normal(6)}),

@@ -64,17 +64,22 @@ class RowGrad:
         return dense
 
 
-def sum_by_index(index: np.ndarray, values: np.ndarray):
+def sum_by_index(index: np.ndarray, values: np.ndarray, size: int | None = None):
     """Add up the ``values`` that share an index: the scatter-add of every backward here.
 
     ``dense[index] += values`` with fancy indexing silently keeps only one of
     several repeated indices; this function adds all of them, without a loop.
+    Two ways, chosen by cost, give the same rows and sums (up to rounding): a sort
+    that groups equal indices (cost grows with P), or, for a table of ``size`` rows
+    at most twice P, counting with ``np.bincount`` over the whole table (cost grows
+    with ``size``), several times faster on small tables.
 
     Parameters
     ----------
     index : (P,) int
-        Row each value belongs to (repeats allowed).
+        Row each value belongs to (repeats allowed), in [0, size) when ``size`` is given.
     values : (P,) or (P, K)
+    size : rows of the table (optional; without it the sort is used)
 
     Returns
     -------
@@ -83,6 +88,15 @@ def sum_by_index(index: np.ndarray, values: np.ndarray):
     """
     if index.size == 0:
         return np.zeros(0, dtype=np.int64), values[:0]
+    if size is not None and size <= 2 * index.size:
+        rows = np.flatnonzero(np.bincount(index, minlength=size))
+        if values.ndim == 1:
+            sums = np.bincount(index, weights=values, minlength=size)
+        else:  # entry (i, k) of the (size, K) table is bin i · K + k
+            k = values.shape[1]
+            bins = (index.astype(np.int64)[:, None] * k + np.arange(k)).ravel()
+            sums = np.bincount(bins, weights=values.ravel(), minlength=size * k).reshape(size, k)
+        return rows.astype(np.int64, copy=False), sums[rows].astype(values.dtype, copy=False)
     # one sort groups equal indices, each group in its original order: the keys index · P + position
     # are distinct, so a plain sort of them (faster than a stable argsort) gives that order
     # (index · P stays within int64 for tables of up to 2⁶³ / P rows)
@@ -143,7 +157,7 @@ def sparse_linear_backward(dy: np.ndarray, cache):
     """
     X = cache.X
     # entry p of X.data sits in row `row_of_entry[p]`; its gradient is X[n, j] * dy[n]
-    rows, values = sum_by_index(X.indices, X.data * dy[csr_row_of_entry(X)])
+    rows, values = sum_by_index(X.indices, X.data * dy[csr_row_of_entry(X)], X.shape[1])
     return RowGrad(rows, values.astype(cache.w.dtype, copy=False), cache.w.shape)
 
 
@@ -188,7 +202,7 @@ def embedding_backward(dout: np.ndarray, cache):
     -------
     dE : RowGrad of shape (V, K)
     """
-    rows, values = sum_by_index(cache.ids, dout)
+    rows, values = sum_by_index(cache.ids, dout, cache.table_shape[0])
     return RowGrad(rows, values, cache.table_shape)
 
 
@@ -245,7 +259,8 @@ def bag_embedding_backward(dout: np.ndarray, cache):
     bags, scale = cache.bags, cache.scale
     row_of_entry = csr_row_of_entry(bags)
     weight = bags.data if scale is None else bags.data * scale[row_of_entry]
-    rows, values = sum_by_index(bags.indices, dout.take(row_of_entry, axis=0) * weight[:, None])  # dout[row_of_entry]
+    rows, values = sum_by_index(bags.indices, dout.take(row_of_entry, axis=0) * weight[:, None],  # dout[row_of_entry]
+                                 cache.table_shape[0])
     return RowGrad(rows, values.astype(dout.dtype, copy=False), cache.table_shape)
 
 
