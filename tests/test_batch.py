@@ -233,6 +233,20 @@ def test_a_single_valued_field_given_as_a_one_dimensional_sparse_array_is_refuse
         b.validate(5, FIELDS)
 
 
+def test_a_one_dimensional_sparse_array_is_no_bag_matrix_and_no_wide_matrix():
+    """SciPy's sparse arrays may be 1-D; as a multivalent field or as batch.wide one is refused with a
+    ValueError saying what came (it used to fail with an IndexError deep inside the checks)."""
+    flat = sp.csr_array(np.array([0.0, 1.0, 2.0, 0.0]))
+    b = valid_batch(categorical={"c": np.zeros(4, dtype=int), "bag": flat})
+    with pytest.raises(ValueError, match=full("field 'bag' is multivalent: expected an (N, 3) CSR matrix of id "
+                                              "counts (see batch.bags_from_lists), got a 1-D CSR array")):
+        b.validate(5, FIELDS)
+    b = valid_batch()
+    b.wide = sp.coo_array(np.array([0.0, 1.0, 0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=full("batch.wide must be a scipy.sparse CSR matrix, got a 1-D COO array")):
+        b.validate(5)
+
+
 def test_validate_checks_the_deep_parts_only_when_the_model_has_them():
     """No fields and no continuous features: the categorical dict is not compared; a wide part of None is
     fine for a model without one."""

@@ -1,5 +1,7 @@
 """Reading CSV files: every bad file gets one ValueError that names the file (and line)."""
+import gc
 import gzip
+import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +21,16 @@ def test_plain_and_gzip_files_read_the_same(tmp_path):
     plain = read_csv(write(tmp_path, "a.csv", ROWS))
     packed = read_csv(write(tmp_path, "a.csv.gz", gzip.compress(ROWS.encode())))
     assert plain["city"].tolist() == packed["city"].tolist() == ["Paris", "Lyon"]
+
+
+def test_reading_a_gzip_file_closes_it(tmp_path):
+    # the compressed file is closed with the reader, not left for the garbage collector ("unclosed file")
+    path = write(tmp_path, "a.csv.gz", gzip.compress(ROWS.encode()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_csv(path)
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_a_utf8_byte_order_mark_is_skipped(tmp_path):

@@ -172,7 +172,7 @@ class Batch:
         X = self.wide
         if X is None:
             raise ValueError(f"the model needs batch.wide, an (N, {wide_dim}) CSR matrix; got None")
-        if not sp.issparse(X) or X.format != "csr":
+        if not _is_csr(X):
             raise ValueError(f"batch.wide must be a scipy.sparse CSR matrix, got {_describe(X)}")
         if X.shape[1] != wide_dim:
             raise ValueError(f"batch.wide has {X.shape[1]} columns but the wide part has {wide_dim} weights "
@@ -184,7 +184,7 @@ class Batch:
     def _check_field(self, f: EmbeddingField) -> int:
         values = self.categorical[f.name]
         if f.multivalent:
-            if not sp.issparse(values) or values.format != "csr":
+            if not _is_csr(values):
                 raise ValueError(f"field {f.name!r} is multivalent: expected an (N, {f.vocab_size}) CSR matrix "
                                  f"of id counts (see batch.bags_from_lists), got {_describe(values)}")
             if values.shape[1] != f.vocab_size:
@@ -216,8 +216,15 @@ class Batch:
         return x.shape[0]
 
 
+def _is_csr(value) -> bool:
+    """A 2-D scipy.sparse CSR matrix or array (SciPy's sparse arrays may also be 1-D)."""
+    return sp.issparse(value) and value.format == "csr" and value.ndim == 2
+
+
 def _describe(value) -> str:
-    return f"a {value.format.upper()} matrix" if sp.issparse(value) else type(value).__name__
+    if not sp.issparse(value):
+        return type(value).__name__
+    return f"a {value.format.upper()} matrix" if value.ndim == 2 else f"a {value.ndim}-D {value.format.upper()} array"
 
 
 def _as_csr(values):
@@ -225,8 +232,8 @@ def _as_csr(values):
 
 
 def _rows(values, rows):
-    """``values[rows]``; a contiguous slice of a CSR matrix is cut directly from its arrays
-    (a view, and about twice as fast as SciPy's general indexing, which matters once per step),
+    """``values[rows]``; a contiguous slice of a CSR matrix is built from slices of its arrays
+    (about twice as fast as SciPy's general indexing, which matters once per step),
     and an array's rows at an index array are gathered by ``take`` (NumPy's fancy indexing of a
     2-D array's rows is about 10× slower)."""
     if values is None:

@@ -56,8 +56,8 @@ def _open_binary(path: Path):
         raw.close()
         raise ValueError(f"{path}: the name ends in .gz but the file is not gzip-compressed "
                          "(compress it, or rename it without .gz)")
-    raw.seek(0)
-    return gzip.GzipFile(fileobj=raw, mode="rb")
+    raw.close()
+    return gzip.open(path, "rb")  # opened by name, so closing it closes the file too
 
 
 def _decoding_error_line(path: Path, encoding: str) -> int:
