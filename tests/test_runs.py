@@ -313,6 +313,18 @@ def test_train_csv_reads_the_test_file_in_the_encoding_given(latin1_csvs):
     assert result["auc"] == expected["auc"] and result["logloss"] == expected["logloss"]
 
 
+def test_train_csv_takes_a_spec_file_as_well_as_a_feature_spec(ratings_csv, tmp_path):
+    """``spec`` is "a spec file (or FeatureSpec)": a saved spec file trains the same model as the spec itself."""
+    from wdnumpy.specfiles import save_spec
+    path = save_spec(tmp_path / "spec.json", small_spec())
+    settings = dict(label="liked", epochs=1, hidden=(2,), batch_size=64, optimizer="adam")
+    from_file, file_spec, _ = runs.train_csv(ratings_csv, str(path), **settings)
+    from_spec, fitted_spec, _ = runs.train_csv(ratings_csv, small_spec(), **settings)
+    assert isinstance(file_spec, FeatureSpec) and file_spec.to_dict() == fitted_spec.to_dict()
+    for name, value in from_spec.params.items():
+        np.testing.assert_array_equal(from_file.params[name], value, err_msg=name)
+
+
 def test_train_csv_gives_the_model_its_dropout_and_l2(ratings_csv):
     """dropout and l2 reach the model train_csv builds (as id_dropout does, pinned above)."""
     model, _, _ = runs.train_csv(ratings_csv, small_spec(), label="liked", epochs=1, hidden=(2,), dropout=0.25,
