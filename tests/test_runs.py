@@ -325,6 +325,14 @@ def test_train_csv_takes_a_spec_file_as_well_as_a_feature_spec(ratings_csv, tmp_
         np.testing.assert_array_equal(from_file.params[name], value, err_msg=name)
 
 
+def test_train_csv_trains_an_ensemble_and_reports_each_members_best_epoch(ratings_csv):
+    """model="ensemble": train gives one history per member, and the result's best_epoch names each of them."""
+    model, _, result = runs.train_csv(ratings_csv, small_spec(), label="liked", model="ensemble", epochs=2,
+                                      hidden=(2,), optimizer="adam", validation=0.25)
+    assert set(result["best_epoch"]) == set(model.members) and result["epochs"] == 2
+    assert result["params"] == model.n_params
+
+
 def test_train_csv_gives_the_model_its_dropout_and_l2(ratings_csv):
     """dropout and l2 reach the model train_csv builds (as id_dropout does, pinned above)."""
     model, _, _ = runs.train_csv(ratings_csv, small_spec(), label="liked", epochs=1, hidden=(2,), dropout=0.25,
