@@ -17,7 +17,9 @@ prints one row per module: mutants run, killed, survived, judged equivalent, and
     killed ÷ (run − equivalent),
 
 where the equivalent mutants are those listed, each with the reason, in
-``benchmarks/mutmut-equivalent.txt``. A timeout counts as killed (the mutant made the tests hang);
+``benchmarks/mutmut-equivalent.txt``. That file also lists, with a reason beginning "killed by",
+the few mutants that only the tests left out of mutation runs (see ``MUTMUT_CONFIG``) can kill,
+each checked by hand: they count as killed. A timeout counts as killed (the mutant made the tests hang);
 a mutant no test reaches counts as survived. Survivors are listed by name; ``mutmut show <name>``
 in the work folder prints a survivor's diff. ``--sample`` draws the same mutants for the same seed
 and the same code.
@@ -132,13 +134,15 @@ def same_code(folder: Path, mutant: str) -> bool:
     return now is not None and function_source(folder, module, function) == now
 
 
-def equivalent_names() -> set:
-    names = set()
+def listed_names() -> tuple:
+    """(equivalent, killed outside): the names in the equivalent file, and among them those whose reason
+    begins with "killed by" (a test that mutation runs leave out kills them, checked by hand)."""
+    equivalent, killed_outside = set(), set()
     for line in EQUIVALENT.read_text().splitlines():
-        name = line.split("#")[0].strip()
+        name, _, reason = (part.strip() for part in line.partition("#"))
         if name:
-            names.add(name)
-    return names
+            (killed_outside if reason.startswith("killed by") else equivalent).add(name)
+    return equivalent, killed_outside
 
 
 def module_of(mutant: str) -> str:
@@ -148,10 +152,11 @@ def module_of(mutant: str) -> str:
 
 def report(found: dict, chosen: list) -> int:
     """Print the table; return the number of modules under 90%."""
-    equivalent = equivalent_names()
+    equivalent, killed_outside = listed_names()
     rows = defaultdict(Counter)
     for name in chosen:
         status = found.get(name, "not checked")
+        status = "killed" if name in killed_outside and status != "not checked" else status
         row = rows[module_of(name)]
         row["run"] += status != "not checked"
         row["killed"] += status in ("killed", "timeout")
@@ -168,7 +173,7 @@ def report(found: dict, chosen: list) -> int:
     score = total["killed"] / max(total["run"] - total["equivalent"], 1)
     print(f"{'all':32} {total['run']:5} {total['killed']:7} {total['survived']:6} {total['equivalent']:7} {score:7.1%}")
     survivors = [n for n in chosen if found.get(n) not in ("killed", "timeout", "not checked", None)
-                 and n not in equivalent]
+                 and n not in equivalent | killed_outside]
     if survivors:
         print("\nsurvived (not listed as equivalent):\n  " + "\n  ".join(survivors))
     listed = [n for n in chosen if found.get(n) not in ("killed", "timeout", "not checked", None) and n in equivalent]
