@@ -236,6 +236,9 @@ DISAGREEMENTS = {  # change → what the message must say
     "hidden chain": (_set("configs", "", "hidden", [3, 5]),
                      r"'param:deep.W2' has shape \(3, 2\) and dtype float64, but the configuration needs \(3, 5\) and "
                      r"float64 \(hidden width 3, then hidden width 5\)$"),
+    "bias of two entries": (_array("param:bias", lambda a: np.zeros(2)),  # the reason names what decides the shape
+                            r"parameter 'param:bias' has shape \(2,\) and dtype float64, but the configuration needs "
+                            r"\(1,\) and float64 \(one bias\)$"),
     "output": (_array("param:deep.w_out", lambda a: np.zeros((2, 2))),
                r"'param:deep.w_out' has shape \(2, 2\) and dtype float64, but the configuration needs \(2, 1\) and "
                r"float64 \(hidden width 2, then one output\)$"),
@@ -251,6 +254,9 @@ DISAGREEMENTS = {  # change → what the message must say
                     r"parameter 'param:deep.W1' holds 15 NaN or infinite values; a model that diverged in training "
                     r"cannot predict$"),
     "+inf bias": (_array("param:bias", _poison(np.inf)), "'param:bias' holds 1 NaN or infinite value;"),
+    "two NaN weights": (_array("param:wide.w", lambda a: _poison(np.nan, 1)(_poison(-np.inf, 4)(a))),  # plural from 2 on
+                        r"parameter 'param:wide.w' holds 2 NaN or infinite values; a model that diverged in training "
+                        r"cannot predict$"),
     "-inf embedding": (_array("param:deep.embedding.user", _poison(-np.inf, 3)),
                        "'param:deep.embedding.user' holds 1 NaN or infinite value; a model"),
     "spec vocabulary against the table": (_spec_column("city", "vocabulary", lambda v: v + ["berlin"]),
@@ -488,6 +494,36 @@ def test_a_zip_member_claiming_gigabytes_from_a_few_bytes_is_refused(work, tmp_p
         raw[at + offset:at + offset + 4] = (0xF0000000).to_bytes(4, "little")
     (tmp_path / "bomb.npz").write_bytes(bytes(raw))
     refused(tmp_path / "bomb.npz", "damaged or forged")
+
+
+def test_a_shape_whose_size_passes_2_to_the_64_is_refused_with_its_true_size(work, tmp_path):
+    """A header's size is shape × item size counted exactly: (2**32, 2**32) float64 elements, which 64-bit
+    integers would wrap around to 0 bytes (and so "match" an array stored with no data), is refused as
+    declaring 2**67 bytes of which the file holds none. Found unpinned by a mutmut survivor."""
+    arrays, meta = contents(work / "m.npz")
+    members = {f"{k}.npy": npy(v.shape, v.dtype.str, v.tobytes()) for k, v in arrays.items()}
+    members["param:deep.W1.npy"] = npy((2**32, 2**32))
+    members["__meta__.npy"] = npy((len(json.dumps(meta)),), "|u1", json.dumps(meta).encode())
+    refused(write_zip(tmp_path / "wrapped.npz", members),
+            r"cannot load model: array 'param:deep.W1' declares shape \(4294967296, 4294967296\) of float64 "
+            r"\(147,573,952,589,676,412,928 bytes\), but the file holds 0 bytes of it$")
+
+
+@pytest.mark.parametrize("stored", [0, 1])
+def test_a_deflated_member_claiming_more_than_1100_times_its_stored_bytes_is_refused(tmp_path, stored):
+    """Deflate expands at most ~1032:1, so a compressed member may claim at most MAX_DEFLATE_RATIO (1100) times
+    its stored bytes, and a member storing 0 or 1 byte at most 1,100 bytes: 1,628 bytes is a lie, refused from
+    the sizes alone with the numbers it claims. Found unpinned by a mutmut survivor."""
+    assert io.MAX_DEFLATE_RATIO == 1100
+    path = write_zip(tmp_path / "forged.npz", {"__meta__.npy": npy((1500,), "|u1", bytes(1500))}, zipfile.ZIP_DEFLATED)
+    raw = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 18), (b"PK\x01\x02", 20)):  # compressed size, local and central
+        at = raw.find(signature)
+        assert int.from_bytes(raw[at + offset + 4:at + offset + 8], "little") == 1628  # the true size follows
+        raw[at + offset:at + offset + 4] = stored.to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    refused(path, rf"cannot load model: array '__meta__' claims 1,628 bytes from {stored} stored bytes in a file of "
+                  rf"{len(raw):,} bytes: the archive is damaged or forged$")
 
 
 def test_a_stored_member_holding_more_bytes_than_it_declares_is_refused(work, tmp_path):
