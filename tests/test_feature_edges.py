@@ -44,6 +44,18 @@ def test_a_constant_column_standardises_to_zero_not_nan():
     np.testing.assert_array_equal(col.values({"c": np.array([4.0, 6.5, 1e6])}), [-1.0, 1.5, 1e6 - 5.0])
 
 
+def test_standardising_values_whose_sums_overflow_both_ways_is_silent_and_exact():
+    """_mean_and_std: 'computed on x / max|x| when the plain sums would overflow'. Here NumPy's pairwise sum
+    reaches +inf and -inf in two partial sums (inf - inf: an 'invalid' NaN); fitting still gives the exact
+    mean 0 and std max|x| / 2, without a RuntimeWarning (pytest makes those errors; found unpinned by a mutmut
+    survivor)."""
+    x = np.zeros(16)
+    x[[0, 8]], x[[1, 9]] = 1.7e308, -1.7e308
+    col = Numeric("x", normalization="standard").fit({"x": x})
+    assert (col.state["mean"], col.state["std"]) == (0.0, 0.85e308)
+    np.testing.assert_array_equal(col.values({"x": np.array([0.0, 0.85e308, -1.7e308])}), [0.0, 1.0, -2.0])
+
+
 def test_a_constant_column_has_valid_quantiles():
     col = Numeric("c", n_quantiles=10).fit({"c": np.full(10, 5.0)})
     got = col.values({"c": np.array([4.0, 5.0, 6.0])})
@@ -100,6 +112,16 @@ def test_a_value_seen_exactly_min_count_times_is_kept_and_one_less_is_out_of_voc
     assert col.size == 3  # two values and the out-of-vocabulary id
     every = Categorical("c", min_count=2).fit(data)
     assert min(ids_of(every, ["a", "b", "c"])) > 0 and ids_of(every, [""]) == [0]
+
+
+def test_min_count_must_be_at_least_1_and_the_error_names_the_column():
+    """Categorical/Multivalent(min_count=...): an int >= 1, or a ValueError naming the column and the value given
+    (found unpinned by a mutmut survivor)."""
+    assert Categorical("c", min_count=1).min_count == 1 and Multivalent("m", min_count="2").min_count == 2
+    for kind, name in ((Categorical, "c"), (Multivalent, "m")):
+        for bad in (0, -3):
+            with pytest.raises(ValueError, match=exactly(f"column {name!r}: min_count must be >= 1, got {bad}")):
+                kind(name, min_count=bad)
 
 
 def test_min_count_in_a_bag_column_counts_every_bag():
@@ -481,6 +503,22 @@ def test_a_columns_tokens_are_computed_once_per_row_through_the_cache():
     names = spec.wide_feature_names(data, 2)
     assert CountingCategorical.calls == 1
     assert [text for _, text in names] == ["a=x", "a=x × b=v", "b=v × a=x"]
+
+
+def test_transform_computes_each_columns_tokens_once_however_many_roles_it_has():
+    """FeatureSpec.transform shares one cache (see spec.tokens) between the wide part and the embeddings: a
+    column that is wide, crossed twice and embedded is looked up once per transform (found unpinned by
+    mutmut survivors)."""
+    data = {"a": np.array(["x", "y", "x"]), "b": np.array(["u", "u", "v"])}
+    spec = FeatureSpec([CountingCategorical("a"), Categorical("b"), Crossed("ab", ["a", "b"], 64),
+                        Crossed("ba", ["b", "a"], 64)], wide=["a", "ab", "ba"], embeddings={"a": 2, "b": 2}).fit(data)
+    for wide, embeddings in ((["a", "ab", "ba"], {"a": 2, "b": 2}), (["ab", "ba"], {}), (["b"], {"a": 2})):
+        spec = FeatureSpec(list(spec.columns.values()), wide=wide, embeddings=embeddings)
+        CountingCategorical.calls = 0
+        batch = spec.transform(data)
+        assert CountingCategorical.calls == 1, (wide, embeddings)
+        if "a" in embeddings:
+            assert batch.categorical["a"].tolist() == [1, 2, 1]
 
 
 def test_a_multivalent_column_names_itself_in_its_pooling_error():

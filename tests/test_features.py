@@ -43,6 +43,19 @@ def test_a_vocabulary_given_as_numbers_is_the_vocabulary_of_their_text():
         assert numbers.keys.tolist() == text.keys.tolist()
 
 
+def test_a_hand_written_vocabulary_that_repeats_a_value_gives_it_the_id_of_its_first_place():
+    """Ids 1..V-1 are the vocabulary in order (README: 'ids 1…V−1 are the saved vocabulary, in order'); a
+    vocabulary written by hand may repeat a value, and the value then looks up as its first place, whatever the
+    vocabulary's length (found unpinned by a mutmut survivor: an unstable sort picks another place past 16)."""
+    rng = np.random.default_rng(0)
+    vocabulary = [f"v{i:02d}" for i in rng.integers(0, 20, 40)]
+    assert len(set(vocabulary)) < len(vocabulary)
+    values = sorted(set(vocabulary))
+    for kind, data in ((Categorical, {"k": np.array(values)}), (Multivalent, {"k": np.array(["|".join(values)])})):
+        ids = kind("k", vocabulary=vocabulary).tokens(data).ids.tolist()
+        assert ids == [vocabulary.index(v) + 1 for v in values], kind
+
+
 def test_stable_hash_is_fixed_across_processes_and_hash_seeds():
     values = ["installed=A", "app42", ""]
     here = stable_hash(values).tolist()
@@ -477,6 +490,37 @@ def test_columns_come_from_anything_tabular():
             spec.transform(bad)
 
 
+class _Series:
+    """A stand-in for a column of a data-frame library (pandas or Polars Series, Arrow array) that hands its
+    values over by ``to_numpy()`` only: no ``len``, no iteration, no ``__array__``."""
+
+    def __init__(self, values):
+        self._values = np.asarray(values)
+
+    def to_numpy(self):
+        return self._values
+
+
+class _Frame(_Table):
+    """A stand-in for a DataFrame whose ``table[name]`` is a :class:`_Series`."""
+
+    def __getitem__(self, name):
+        return _Series(self._data[name])
+
+
+def test_a_columns_values_are_taken_by_its_to_numpy_when_it_has_one():
+    """as_columns: a column with ``to_numpy`` (what a pandas DataFrame's ``table[name]`` gives) is read through it,
+    in a table or in a dict (found unpinned by a mutmut survivor)."""
+    from wdnumpy.features import as_columns
+    raw = {"city": np.array(["Paris", "Lyon", "Paris"]), "age": np.array([31, 45, 27])}
+    for table in (_Frame(raw), {k: _Series(v) for k, v in raw.items()}):
+        columns = as_columns(table)
+        assert list(columns) == ["city", "age"]
+        for name, values in raw.items():
+            assert isinstance(columns[name], np.ndarray)
+            np.testing.assert_array_equal(columns[name], values)
+
+
 def test_a_multivalent_column_with_the_wrong_separator_warns_and_names_the_likely_one():
     data = {"genres": np.array(["Action,Comedy", "Drama", "Comedy,Drama", "Action,Drama"])}
     with pytest.warns(UserWarning, match=r"did you mean separator=','"):
@@ -540,3 +584,13 @@ def test_split_bags_once_splits_each_distinct_string_once():
     np.testing.assert_array_equal(tokens[take], ["b", "a", "c", "b", "a", "b", "a"])
     assert take.dtype == np.int64
     np.testing.assert_array_equal(split_bags_once(np.array(["x|y", "x;y"]))[0], [2, 1])  # "|" by default
+
+
+def test_split_bags_of_only_empty_bags_gives_an_empty_str_array():
+    """split_bags: '(lengths (N,) int64, flat values (P,) str)', also when P = 0 (every bag empty or missing;
+    found unpinned by a mutmut survivor)."""
+    from wdnumpy.features import split_bags
+    for rows in (np.array(["", "NA", "?"]), [[], None, ()], np.array([None, ""], dtype=object)):
+        lengths, flat = split_bags(rows)
+        assert lengths.tolist() == [0] * len(rows) and lengths.dtype == np.int64
+        assert flat.shape == (0,) and flat.dtype.kind == "U", rows
