@@ -192,8 +192,8 @@ def main() -> int:
                         "run again on the same folder to go on where a run stopped")
     parser.add_argument("--after", type=Path, action="append", default=[],
                         help="the work folder of an earlier run (repeatable): judge the same mutants, counting "
-                        "those it killed as killed, if their function's code is unchanged, and running the others "
-                        "again (after adding tests)")
+                        "those it killed as killed and keeping the verdict of those listed in the equivalents file, if "
+                        "their function's code is unchanged, and running the others again (after adding tests)")
     parser.add_argument("--rest", action="store_true", help="with --after: also run the mutants that no earlier "
                         "run reached, for a complete run")
     parser.add_argument("--report-only", action="store_true", help="print the table for what has run so far")
@@ -225,6 +225,9 @@ def main() -> int:
         chosen = [n for n in chosen if earlier.get(n, "not checked") != "not checked"
                   or not same_code(args.after[-1], n)]
     done = {n for n, status in earlier.items() if status in ("killed", "timeout")}
+    # a survivor judged equivalent (or killed outside mutation runs) keeps its verdict while its code is unchanged
+    listed = set(earlier) & set.union(*listed_names())
+    done |= listed
     print(f"{len(chosen)} mutants of {sum(map(len, by_module.values()))} in {len(by_module)} modules", flush=True)
     so_far = statuses(workdir)
     todo = [n for n in chosen if n not in done and so_far.get(n) in (None, "not checked")]
@@ -234,7 +237,7 @@ def main() -> int:
         print(f"  {min(start + SLICE, len(todo))} of {len(todo)} run", flush=True)
     # a mutant not run again yet keeps its earlier verdict (a survivor stays one until a run shows otherwise)
     judged = {n: status for n, status in statuses(workdir).items() if status != "not checked"}
-    return 1 if report({**earlier, **judged, **{n: "killed" for n in done}}, chosen) else 0
+    return 1 if report({**earlier, **judged, **{n: "killed" for n in done - listed}}, chosen) else 0
 
 
 if __name__ == "__main__":
