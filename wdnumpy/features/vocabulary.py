@@ -60,6 +60,10 @@ class Categorical(IdColumn):
             raise ValueError(f"column {name!r}: min_count must be >= 1, got {min_count}")
         self.min_count = int(min_count)
         self.vocabulary = None if vocabulary is None else list(vocabulary)
+        if self.vocabulary is not None and len(set(self.vocabulary)) < len(self.vocabulary):
+            repeated = next(v for i, v in enumerate(self.vocabulary) if v in self.vocabulary[:i])
+            raise ValueError(f"column {name!r}: the vocabulary holds {repeated!r} more than once; "
+                             "each value needs one id")
         self._sorted = self._keys = None  # sorted values with their ids, and each id's key: built on first use
 
     @property
