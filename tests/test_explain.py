@@ -79,6 +79,19 @@ def test_an_ensemble_is_explained_when_its_rule_adds_logits(combine):
     assert any(deep_terms)  # both members take part (a row whose ReLUs are all off has a deep term of 0)
 
 
+def test_a_row_is_explained_from_that_row_alone():
+    """explain(..., row) explains "the prediction for row ``row``": the other rows are not featurized, so a missing
+    value elsewhere (here the next row's age, which Numeric without fill refuses) does not stop it, and each row's
+    terms are those of the row given alone."""
+    spec = fitted_spec()
+    model = with_weights(make_model("wide_deep", spec, hidden=(3,), seed=0), 4)
+    gappy = {k: v.copy() for k, v in ROWS.items()}
+    gappy["age"][[1, 3]] = np.nan
+    for row in (0, 2):
+        alone = {k: v[row:row + 1] for k, v in ROWS.items()}
+        assert explain(model, spec, gappy, row) == explain(model, spec, alone, 0)
+
+
 def test_a_row_past_the_end_is_refused():
     spec = fitted_spec()
     model = make_model("wide", spec, hidden=(3,), seed=0)

@@ -11,7 +11,7 @@ from wdnumpy import layers
 from wdnumpy.gradcheck import check_layer, check_model
 from wdnumpy.layers import RowGrad
 from wdnumpy.losses import sigmoid
-from wdnumpy.tower import Affine, Dropout, tower_backward, tower_forward
+from wdnumpy.tower import Affine, Dropout, build_tower, tower_backward, tower_forward
 
 
 def min_distance_to_relu_kink(model, batch):
@@ -72,6 +72,43 @@ def test_seeded_initialisation_and_float32():
     assert model.forward(batch).dtype == np.float32
     _, grads = model.loss(batch)
     assert all((g.values if isinstance(g, RowGrad) else g).dtype == np.float32 for g in grads.values())
+
+
+@pytest.mark.parametrize("mode", ["wide", "deep", "wide_deep"])
+def test_a_float32_model_computes_in_float32_in_every_mode(mode):
+    """dtype float32: the model's logits, probabilities, traced parts and gradients stay float32 in every mode,
+    also when one part is missing (its logit is a zero of the model's dtype, not a float64 zero)."""
+    model, batch = make_model(mode, dtype=np.float32), make_batch()
+    assert model.forward(batch).dtype == np.float32 and model.predict_proba(batch).dtype == np.float32
+    trace = model.trace(batch)
+    assert {trace.logit.dtype, trace.probability.dtype, trace.wide_logit.dtype, trace.deep_logit.dtype} == {
+        np.dtype(np.float32)}
+    _, grads = model.loss(batch)
+    assert {(g.values if isinstance(g, RowGrad) else g).dtype for g in grads.values()} == {np.dtype(np.float32)}
+
+
+def test_a_float32_wide_models_gradients_are_float32_for_a_float64_dz(batch):
+    """backward casts the gradients of the bias and of ``wide.w`` to the model's dtype: a float32 model given a
+    float64 ∂L/∂z (say, computed by hand from float64 labels) still gets float32 gradients of those parameters,
+    with the values of the float32 dz's."""
+    model = make_model("wide", dtype=np.float32)
+    z, cache = model._forward(batch, False, True)
+    dz = (sigmoid(z.astype(np.float64)) - batch.labels) / len(batch)
+    grads = model.backward(dz, cache)
+    assert grads["bias"].dtype == np.float32 and grads["wide.w"].values.dtype == np.float32
+    expected = model.backward(dz.astype(np.float32), cache)
+    np.testing.assert_allclose(grads["bias"], expected["bias"], rtol=1e-6)
+
+
+def test_forward_with_check_false_skips_the_batch_check(batch):
+    """forward(check=False) "skips check_batch": a batch check_batch refuses (here for its labels, which forward
+    does not read) is scored as it is, with the logits of the same batch with valid labels."""
+    model = make_model()
+    expected = model.forward(batch)
+    batch.labels = np.full(len(batch), 2.0)
+    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+        model.forward(batch)
+    np.testing.assert_array_equal(model.forward(batch, check=False), expected)
 
 
 def test_predict_proba_is_sigmoid_of_sum_of_parts(batch):
@@ -238,6 +275,30 @@ def test_dropout_layer_takes_p_in_0_inclusive_to_1_exclusive():
     for p in (1, 1.5, -0.1):
         with pytest.raises(ValueError, match=rf"dropout must lie in \[0, 1\), got {p}"):
             Dropout(p, "d")
+
+
+def test_build_tower_has_no_dropout_by_default_and_names_each_layers_output():
+    """build_tower(n_hidden, dropout=0.0): per hidden layer h<l> (Affine on deep.W<l>, deep.b<l>) and a<l> (ReLU),
+    then dropout<l> only when dropout is on, and last the output deep_logit on deep.w_out (no bias)."""
+    plain = build_tower(2)
+    assert [(type(layer).__name__, layer.name) for layer in plain] == [
+        ("Affine", "h1"), ("ReLU", "a1"), ("Affine", "h2"), ("ReLU", "a2"), ("Affine", "deep_logit")]
+    assert [layer.param_names for layer in plain] == [("deep.W1", "deep.b1"), (), ("deep.W2", "deep.b2"), (),
+                                                      ("deep.w_out",)]
+    assert [layer.name for layer in build_tower(2, 0.0)] == [layer.name for layer in plain]
+    dropped = build_tower(2, dropout=0.25)
+    assert [layer.name for layer in dropped] == ["h1", "a1", "dropout1", "h2", "a2", "dropout2", "deep_logit"]
+    assert [layer.p for layer in dropped if isinstance(layer, Dropout)] == [0.25, 0.25]
+    assert [layer.name for layer in build_tower(0)] == ["deep_logit"]
+
+
+def test_a_dropout_layer_is_the_identity_unless_told_it_is_training():
+    """Dropout.forward(training=False) by default: "the identity in evaluation", no generator needed."""
+    x = np.arange(1.0, 13.0).reshape(3, 4)
+    out, _ = Dropout(0.5, "d").forward(x, {})
+    np.testing.assert_array_equal(out, x)
+    trained, _ = Dropout(0.5, "d").forward(x, {}, training=True, rng=np.random.default_rng(0))
+    assert set(np.unique(trained / x)) == {0.0, 2.0}  # training drops units and scales the rest by 1/(1-p)
 
 
 def test_tower_forward_is_in_evaluation_mode_by_default():

@@ -68,6 +68,14 @@ def test_score_request_scores_each_row_once_in_order_for_any_number_of_parts():
                                                                 executor), x)
 
 
+def test_score_request_scores_the_whole_request_as_one_piece_by_default():
+    """score_request's default ``parts=1``: one piece of all N rows, scored in this thread (no executor)."""
+    x = np.arange(7.0) / 7
+    model = EchoModel()
+    np.testing.assert_array_equal(serving.score_request(model, IdentitySpec(), {"x": x}), x)
+    assert model.pieces == [7]
+
+
 def test_latency_table_scores_on_a_pool_of_that_many_threads(monkeypatch):
     pools = []
     real = serving.ThreadPoolExecutor
