@@ -419,6 +419,21 @@ def test_equal_weights_give_the_unweighted_loss_and_a_zero_weight_removes_a_row(
         np.testing.assert_allclose(dense, other, rtol=1e-12, atol=1e-15, err_msg=name)
 
 
+def test_a_mini_batch_whose_rows_all_weigh_zero_is_skipped_not_reported_as_divergence():
+    """Weights may be 0 as long as some are not (validate); a mini-batch of only zero weights has nothing to
+    learn and a 0/0 mean loss: training takes no step on it and goes on (it used to stop with a bogus
+    'training diverged ... the loss is nan')."""
+    batch = make_batch()
+    batch.weights = np.array([0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0])
+    optimizer = Counting()
+    history = train(small_model("wide"), batch, optimizer, epochs=3, batch_size=2, seed=0)
+    assert optimizer.steps == 3  # one mini-batch of four holds the weighted row, in each of three epochs
+    assert all(math.isfinite(record["train_loss"]) for record in history.epochs)
+    model = small_model("wide")
+    train(model, batch, SGD(0.1), epochs=3, batch_size=2, seed=0)
+    assert all(np.all(np.isfinite(value)) for value in model.params.values())
+
+
 # -- defaults, arguments and what verbose training reports ---------------------------------------------------
 
 class Counting:

@@ -131,9 +131,11 @@ def train(model, data: Batch, optimizer="paper", epochs: int = 10, batch_size: i
             rows = wide_in_dtype(data.take(order[block_start:block_start + block]), model)
             for first in range(0, len(rows), batch_size):
                 batch = rows.take(slice(first, first + batch_size))
+                step += 1
+                if batch.weights is not None and not batch.weights.any():
+                    continue  # every row weighs 0: nothing to learn (and the weighted mean loss would be 0/0)
                 with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported just below
                     loss, grads = model.loss(batch, check=False)  # the whole data set was checked above
-                    step += 1
                     if not np.isfinite(loss):
                         raise TrainingDiverged(f"training diverged at epoch {epoch}, step {step}: the loss is "
                                                f"{loss} (try a smaller learning rate)")
