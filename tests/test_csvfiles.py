@@ -33,6 +33,13 @@ def test_reading_a_gzip_file_closes_it(tmp_path):
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
+def test_read_csv_reads_every_row_however_many(tmp_path):
+    # one dict of every row: not only the first chunk that iter_csv reads by default (100,000 rows)
+    rows = 100_001
+    columns = read_csv(write(tmp_path, "long.csv", "n\n" + "7\n" * rows))
+    assert columns["n"].shape == (rows,)
+
+
 def test_a_utf8_byte_order_mark_is_skipped(tmp_path):
     columns = read_csv(write(tmp_path, "bom.csv", b"\xef\xbb\xbf" + ROWS.encode()))
     assert list(columns) == ["age", "city"]

@@ -1,9 +1,13 @@
 """Feature columns at their edges, as the docstrings promise them: values exactly on a quantile or bucket
 boundary, every fill policy, a constant column, a value seen exactly min_count times."""
+import re
+
 import numpy as np
 import pytest
 
-from wdnumpy.features import Bucketized, Categorical, Crossed, FeatureSpec, Multivalent, Numeric
+from wdnumpy.features import (Bucketized, Categorical, Crossed, FeatureSpec, Multivalent, NotFittedError, Numeric,
+                              stable_hash)
+from wdnumpy.features.values import as_columns
 
 
 # -- CDF quantiles (paper §4.1): the i-th quantile maps to (i − 1)/(n_q − 1), i − 1 = boundaries ≤ x ----------
@@ -538,3 +542,37 @@ def test_the_separator_warning_needs_most_values_to_hold_the_other_separator():
     assert len(record) == 1 and record[0].filename == __file__
     assert str(record[0].message) == ("column 'm': no value contains the separator ';', but 50% contain ','; "
                                       "did you mean separator=','?")
+
+
+def test_bucket_boundaries_may_lie_closer_than_1_and_a_buckets_key_is_the_hash_of_its_number():
+    """Boundaries need only increase (0.1 apart is fine); bucket i's key, which crossed columns combine and saved
+    models rely on, is the stable hash of the text "i", as every id-like value is keyed by its text."""
+    col = Bucketized("b", source="x", boundaries=[0.1, 0.2, 0.25])
+    tokens = col.tokens({"x": np.array(["0.05", "0.15", "0.22", "7"])})
+    assert tokens.ids.tolist() == [0, 1, 2, 3]
+    assert tokens.keys.tolist() == stable_hash(["0", "1", "2", "3"]).tolist()
+
+
+def test_an_unfitted_spec_names_only_the_columns_still_to_fit():
+    spec = FeatureSpec([Categorical("city", vocabulary=["oslo"]), Categorical("job")], wide=["city", "job"])
+    with pytest.raises(NotFittedError, match=re.escape("the feature spec is not fitted (columns ['job']); "
+                                                       "call spec.fit(train_data) first")):
+        spec.transform({"city": np.array(["oslo"]), "job": np.array(["tech"])})
+
+
+def test_a_spec_without_wide_columns_gives_a_batch_without_a_wide_part():
+    spec = FeatureSpec([Categorical("job")], embeddings={"job": 2}).fit({"job": np.array(["tech", "art"])})
+    assert spec.transform({"job": np.array(["art"])}).wide is None
+
+
+@pytest.mark.parametrize("value", ["oslo", b"oslo", 5, 2.5])
+def test_a_column_that_is_one_value_instead_of_one_per_row_is_refused_naming_its_type(value):
+    with pytest.raises(ValueError, match=re.escape(f"a column must hold one value per row, got {type(value).__name__}")):
+        as_columns({"city": value})
+
+
+def test_a_missing_bag_column_names_the_column_that_reads_it_and_its_source():
+    col = Multivalent("apps", source="installed").fit({"installed": np.array(["a|b"])})
+    with pytest.raises(ValueError, match=re.escape("column 'apps': unknown column 'installed'; "
+                                                   "the data has columns ['other']")):
+        col.tokens({"other": np.array(["a"])})
