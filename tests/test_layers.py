@@ -141,8 +141,9 @@ def test_sum_by_index_sums_each_group_in_its_original_order():
 
 
 def test_sum_by_index_empty():
-    rows, sums = layers.sum_by_index(np.array([], dtype=np.int64), np.zeros((0, 3)))
-    assert rows.shape == (0,) and sums.shape == (0, 3)
+    for size in (None, 5):
+        rows, sums = layers.sum_by_index(np.array([], dtype=np.int32), np.zeros((0, 3)), size)
+        assert rows.shape == (0,) and rows.dtype == np.int64 and sums.shape == (0, 3)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

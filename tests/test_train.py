@@ -532,6 +532,8 @@ def test_verbose_reports_each_epochs_record_as_key_value_pairs():
         assert shown["epoch"] == str(record["epoch"])
         for key, value in record.items():
             assert float(shown[key]) == pytest.approx(value, abs=5e-5), key
+            if isinstance(value, float):  # a readable line: every measure with four decimals
+                assert shown[key] == f"{value:.4f}", key
         assert 0 < record["seconds"] < elapsed
 
 
