@@ -61,7 +61,8 @@ class Categorical(IdColumn):
         self.min_count = int(min_count)
         self.vocabulary = None if vocabulary is None else list(vocabulary)
         if self.vocabulary is not None and len(set(self.vocabulary)) < len(self.vocabulary):
-            repeated = next(v for i, v in enumerate(self.vocabulary) if v in self.vocabulary[:i])
+            seen = set()
+            repeated = next(v for v in self.vocabulary if v in seen or seen.add(v))  # add() gives None
             raise ValueError(f"column {name!r}: the vocabulary holds {repeated!r} more than once; "
                              "each value needs one id")
         self._sorted = self._keys = None  # sorted values with their ids, and each id's key: built on first use
