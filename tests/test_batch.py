@@ -145,10 +145,11 @@ def test_rows_that_are_no_index_fail_as_values_at_rows_fails(rows):
     with pytest.raises(IndexError):
         Batch(continuous=dense, labels=np.array([0, 1, 1, 0])).take(rows)
 
+
 def test_a_contiguous_slice_of_a_csr_part_is_a_view_of_its_arrays():
-    """``_rows``'s promise: a slice of step 1 of a CSR matrix is cut directly from its arrays (a view, no copy:
-    it runs once per training step); a stepped slice or an index array is a copy. (SciPy itself copies a cut
-    holding less than half of the arrays, so the slices here hold more.) Found unpinned by a mutmut survivor."""
+    """``_rows`` builds a slice of step 1 of a CSR matrix from slices of its arrays (it runs once per training
+    step), so a cut holding at least half of them shares them (SciPy copies a smaller cut, so the slices here
+    hold more); a stepped slice or an index array is a copy. Found unpinned by a mutmut survivor."""
     b = small_batch()
     for rows in (slice(0, 4), slice(2, None, 1), slice(None)):
         part = b.take(rows)
