@@ -140,6 +140,24 @@ def test_sum_by_index_sums_each_group_in_its_original_order():
         np.testing.assert_array_equal(sums, np.add.reduceat(values[order], starts, axis=0))
 
 
+@pytest.mark.parametrize("bits", [8, 16, 17, 32, 40, 62])
+def test_sum_by_index_sorts_every_16_bit_digit_of_large_indices(bits):
+    # the sort goes 16 bits at a time: indices that agree in their low digits and differ only in a high
+    # one must still be grouped and ordered, for tables of up to 2⁶² rows, given or not given the size
+    rng = np.random.default_rng(bits)
+    high = rng.integers(0, 2 ** bits, 200, dtype=np.int64) >> max(bits - 6, 0) << max(bits - 6, 0)
+    index = np.concatenate([high, high[::-1], high[:50] | 1])  # few distinct low digits, many repeats
+    values = rng.standard_normal((index.size, 2)) * 10.0 ** rng.integers(-8, 8, (index.size, 1))
+    order = np.argsort(index, kind="stable")
+    starts = np.flatnonzero(np.concatenate(([True], np.diff(index[order]) != 0)))
+    for size in (None, 2 ** max(bits, 12)):  # a table far larger than P: the sort, not the count
+        for dtype in (np.int64, np.uint64) + ((np.int32,) if bits < 32 else ()):
+            rows, sums = layers.sum_by_index(index.astype(dtype), values, size)
+            np.testing.assert_array_equal(rows, index[order][starts])
+            assert rows.dtype == np.int64
+            np.testing.assert_array_equal(sums, np.add.reduceat(values[order], starts, axis=0))
+
+
 def test_sum_by_index_empty():
     for size in (None, 5):
         rows, sums = layers.sum_by_index(np.array([], dtype=np.int32), np.zeros((0, 3)), size)

@@ -97,12 +97,14 @@ def sum_by_index(index: np.ndarray, values: np.ndarray, size: int | None = None)
             bins = (index.astype(np.int64)[:, None] * k + np.arange(k)).ravel()
             sums = np.bincount(bins, weights=values.ravel(), minlength=size * k).reshape(size, k)
         return rows.astype(np.int64, copy=False), sums[rows].astype(values.dtype, copy=False)
-    # one sort groups equal indices, each group in its original order: the keys index · P + position
-    # are distinct, so a plain sort of them (faster than a stable argsort) gives that order
-    # (index · P stays within int64 for tables of up to 2⁶³ / P rows)
-    size = index.size
-    keys = np.sort(index.astype(np.int64) * size + np.arange(size))
-    order, ordered = keys % size, keys // size
+    # one stable sort groups equal indices, each group in its original order. NumPy sorts 16-bit
+    # integers stably by radix sort, in linear time (numpy.sort's notes), so the sort goes 16 bits at
+    # a time from the lowest (a least-significant-digit radix sort): 2 passes for a table of 2³² rows
+    bits = int((index.max() if size is None else size - 1)).bit_length()
+    order = np.argsort((index & 0xFFFF).astype(np.uint16), kind="stable")
+    for shift in range(16, bits, 16):
+        order = order[np.argsort(((index[order] >> shift) & 0xFFFF).astype(np.uint16), kind="stable")]
+    ordered = index[order].astype(np.int64, copy=False)
     # each group starts where the sorted index changes
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     return ordered[starts], np.add.reduceat(values.take(order, axis=0), starts, axis=0)  # take: values[order], faster
