@@ -595,3 +595,45 @@ def test_split_bags_of_only_empty_bags_gives_an_empty_str_array():
         lengths, flat = split_bags(rows)
         assert lengths.tolist() == [0] * len(rows) and lengths.dtype == np.int64
         assert flat.shape == (0,) and flat.dtype.kind == "U", rows
+
+
+def test_wide_matrix_puts_each_columns_tokens_in_its_block_once():
+    """wide_matrix: row n holds a 1 at offset + id for every token of every part in row n (bags of any
+    length, empty rows, a repeated id), each row's columns sorted and distinct: the COO matrix built
+    entry by entry, with duplicates set to 1."""
+    from wdnumpy.features.spec import wide_matrix
+    from wdnumpy.features.tokens import Tokens
+    rng = np.random.default_rng(0)
+    n, parts, rows, cols, offset = 40, [], [], [], 0
+    for size, max_len in ((5, 1), (30, 4), (3, 3), (200, 0)):
+        lengths = rng.integers(0 if max_len != 1 else 1, max_len + 1, n)
+        ids = rng.integers(0, size, lengths.sum())
+        parts.append((Tokens(np.concatenate([[0], np.cumsum(lengths)]), ids, ids.astype(np.uint64)), offset))
+        rows.append(np.repeat(np.arange(n), lengths))
+        cols.append(ids + offset)
+        offset += size
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    expected = np.zeros((n, offset))
+    expected[rows, cols] = 1.0
+    assert len(set(zip(rows.tolist(), cols.tolist()))) < rows.size  # some features repeat within a row
+    wide = wide_matrix(parts, n, offset)
+    assert wide.shape == (n, offset) and wide.dtype == np.float64
+    np.testing.assert_array_equal(wide.toarray(), expected)
+    assert wide.nnz == expected.sum() and (wide.data == 1.0).all()
+    for r in range(n):  # sorted and distinct, as scipy's canonical format
+        assert (np.diff(wide.indices[wide.indptr[r]:wide.indptr[r + 1]]) > 0).all()
+
+
+def test_split_bags_once_splits_a_run_of_equal_rows_once_and_still_finds_repeats_apart():
+    """A run of equal rows (one user's rows) is one distinct string, and so is a string that comes back
+    after other rows; ``tokens[take]`` is split_bags' flat values in every case."""
+    from wdnumpy.features import split_bags
+    from wdnumpy.features.values import split_bags_once
+    for rows in (np.array(["a|b"] * 4 + ["c"] * 2 + ["a|b"] + [""] * 3 + ["c|a"]), np.array(["x|y"]),
+                 np.array(["p", "q", "p", "q"]), np.array([], dtype=str)):
+        lengths, tokens, take = split_bags_once(rows)
+        expected_lengths, flat = split_bags(rows.tolist())
+        np.testing.assert_array_equal(lengths, expected_lengths)
+        np.testing.assert_array_equal(tokens[take], flat)
+        distinct = {r for r in rows.tolist() if r}
+        assert tokens.size == sum(len(r.split("|")) for r in distinct), rows

@@ -26,6 +26,29 @@ from .tokens import Tokens
 from .values import as_columns, count_rows
 
 
+def wide_matrix(parts: list, n: int, width: int) -> sp.csr_matrix:
+    """The (N, D) binary CSR matrix [x, φ(x)] of the wide part from each wide column's tokens.
+
+    ``parts`` holds (Tokens, offset) per wide column: row n gets a 1 at ``offset + id``
+    for each of the column's tokens in that row. The rows are assembled in place, block
+    after block, without sorting all entries; φ is binary, so a feature active twice in
+    a row (a repeated bag value, two crosses in one hash bucket) is still 1.
+    """
+    lengths = [np.diff(tokens.indptr) for tokens, _ in parts]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(sum(lengths), out=indptr[1:])
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    start = indptr[:-1].copy()  # where each row's next block of entries begins
+    for (tokens, offset), length in zip(parts, lengths):
+        # token p of row r goes to start[r] + (p − tokens.indptr[r])
+        indices[np.repeat(start - tokens.indptr[:-1], length) + np.arange(tokens.ids.size)] = tokens.ids + offset
+        start += length
+    wide = sp.csr_matrix((np.ones(indices.size), indices, indptr), shape=(n, width))
+    wide.sum_duplicates()  # sorts each row's columns and merges a repeated one
+    wide.data[:] = 1.0
+    return wide
+
+
 class FeatureSpec:
     """Which columns feed the wide part and which the deep part, fitted on training data.
 
@@ -139,15 +162,8 @@ class FeatureSpec:
         cache = {}
         wide = None
         if self.wide:
-            rows, cols = [], []
-            for name, offset in self.wide_offsets().items():
-                t = self.tokens(name, data, cache)
-                rows.append(np.repeat(np.arange(n), np.diff(t.indptr)))
-                cols.append(t.ids + offset)
-            rows, cols = np.concatenate(rows), np.concatenate(cols)
-            wide = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, self.wide_dim))
-            wide.sum_duplicates()
-            wide.data[:] = 1.0  # φ is binary: a feature active twice in a row is still 1
+            parts = [(self.tokens(name, data, cache), offset) for name, offset in self.wide_offsets().items()]
+            wide = wide_matrix(parts, n, self.wide_dim)
         categorical = {}
         for field in self.embedding_fields():
             t = self.tokens(field.name, data, cache)

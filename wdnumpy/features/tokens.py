@@ -60,8 +60,9 @@ def cross_tokens(a: Tokens, b: Tokens) -> Tokens:
     indptr = np.concatenate([[0], np.cumsum(counts)])
     row = np.repeat(np.arange(counts.size), counts)
     t = np.arange(indptr[-1]) - indptr[row]  # position of the pair inside its row
-    i = a.indptr[row] + t // len_b[row]
-    j = b.indptr[row] + t % len_b[row]
+    within_a, within_b = np.divmod(t, len_b[row])
+    i = a.indptr[row] + within_a
+    j = b.indptr[row] + within_b
     keys = combine_keys(a.keys[i], b.keys[j])
     oov = None if a.oov is None and b.oov is None else a.oov_mask()[i] | b.oov_mask()[j]
     return Tokens(indptr, np.zeros(keys.size, dtype=np.int64), keys, oov)

@@ -151,7 +151,10 @@ def split_bags_once(values, separator: str = "|"):
     if not (isinstance(values, np.ndarray) and values.dtype.kind in "US" and values.ndim == 1):
         lengths, tokens = _split_each(values, separator)
         return lengths, tokens, np.arange(tokens.size)
-    distinct, row_to_distinct = np.unique(values, return_inverse=True)
+    # a run of equal rows (one user's rows) costs one comparison per row, not a place in the sort
+    new_run = np.concatenate([[True], values[1:] != values[:-1]])[:values.size]
+    distinct, run_to_distinct = np.unique(values[new_run], return_inverse=True)
+    row_to_distinct = run_to_distinct[np.cumsum(new_run) - 1]
     distinct_lengths, tokens = _split_each(distinct, separator)
     lengths = distinct_lengths[row_to_distinct]
     # token k of row r is token k of its distinct string: first tokens, then offsets within each bag
