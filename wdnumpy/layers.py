@@ -238,7 +238,7 @@ def bag_embedding_forward(bags: sp.csr_matrix, E: np.ndarray, pooling: str = "su
         scale = None
         out = bags @ E
     elif pooling == "mean":
-        totals = np.asarray(bags.sum(axis=1)).ravel()
+        totals = np.bincount(csr_row_of_entry(bags), weights=bags.data, minlength=bags.shape[0])  # row sums
         scale = np.divide(1.0, totals, out=np.zeros_like(totals, dtype=E.dtype), where=totals > 0)
         out = (bags @ E) * scale[:, None]
     return out, BagEmbeddingCache(bags, scale, E.shape)
