@@ -637,3 +637,16 @@ def test_split_bags_once_splits_a_run_of_equal_rows_once_and_still_finds_repeats
         np.testing.assert_array_equal(tokens[take], flat)
         distinct = {r for r in rows.tolist() if r}
         assert tokens.size == sum(len(r.split("|")) for r in distinct), rows
+
+
+def test_count_csr_counts_repeats_sorts_rows_and_keeps_64_bit_indices_when_needed():
+    """count_csr: a repeated entry counts twice, each row's columns come sorted; the index arrays are
+    32-bit for a table that fits, 64-bit for one of 2³¹ columns or more (a large hash space)."""
+    from wdnumpy.features.spec import count_csr
+    small = count_csr(np.array([4, 1, 4, 0, 2]), np.array([0, 3, 3, 5]), (3, 6))
+    assert small.indices.dtype == np.int32 and small.indptr.dtype == np.int32
+    np.testing.assert_array_equal(small.toarray(), [[0, 1, 0, 0, 2, 0], [0] * 6, [1, 0, 1, 0, 0, 0]])
+    assert small.indices.tolist() == [1, 4, 0, 2]
+    big = count_csr(np.array([2 ** 31 + 5, 3, 3]), np.array([0, 2, 3]), (2, 2 ** 32))
+    assert big.indices.dtype == np.int64
+    assert big.indices.tolist() == [3, 2 ** 31 + 5, 3] and big.data.tolist() == [1.0, 1.0, 1.0]

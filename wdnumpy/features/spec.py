@@ -43,10 +43,23 @@ def wide_matrix(parts: list, n: int, width: int) -> sp.csr_matrix:
         # token p of row r goes to start[r] + (p − tokens.indptr[r])
         indices[np.repeat(start - tokens.indptr[:-1], length) + np.arange(tokens.ids.size)] = tokens.ids + offset
         start += length
-    wide = sp.csr_matrix((np.ones(indices.size), indices, indptr), shape=(n, width))
-    wide.sum_duplicates()  # sorts each row's columns and merges a repeated one
-    wide.data[:] = 1.0
+    wide = count_csr(indices, indptr, (n, width))
+    wide.data[:] = 1.0  # φ is binary: a feature active twice is still 1
     return wide
+
+
+def count_csr(indices: np.ndarray, indptr: np.ndarray, shape: tuple) -> sp.csr_matrix:
+    """(N, V) CSR matrix counting the entries ``indices`` of each row (rows CSR style in ``indptr``):
+    a repeated entry counts twice; each row's columns come sorted.
+
+    Its index arrays are 32-bit when they fit, as SciPy would choose; converting them here
+    is cheaper than SciPy's own check of their values.
+    """
+    if max(shape[1], indices.size) < 2 ** 31:
+        indices, indptr = indices.astype(np.int32), indptr.astype(np.int32)
+    matrix = sp.csr_matrix((np.ones(indices.size), indices, indptr), shape=shape)
+    matrix.sum_duplicates()  # sorts each row's columns and merges a repeated one
+    return matrix
 
 
 class FeatureSpec:
@@ -165,14 +178,12 @@ class FeatureSpec:
             parts = [(self.tokens(name, data, cache), offset) for name, offset in self.wide_offsets().items()]
             wide = wide_matrix(parts, n, self.wide_dim)
         categorical = {}
-        for field in self.embedding_fields():
-            t = self.tokens(field.name, data, cache)
-            if field.multivalent:
-                bags = sp.csr_matrix((np.ones(t.ids.size), t.ids, t.indptr), shape=(n, field.vocab_size))
-                bags.sum_duplicates()
-                categorical[field.name] = bags
+        for name in self.embeddings:
+            t, column = self.tokens(name, data, cache), self.columns[name]
+            if column.multivalent:
+                categorical[name] = count_csr(t.ids, t.indptr, (n, column.size))
             else:
-                categorical[field.name] = t.ids
+                categorical[name] = t.ids
         continuous = None
         if self.continuous:
             continuous = np.column_stack([self.columns[c].values(data) for c in self.continuous])
