@@ -93,10 +93,12 @@ def bench_breakdown(args) -> dict:
     """Where the time goes, in milliseconds. An Adult training step (W&D, batch 256, Adam), each part
     timed on its own over the same 127 mini-batches (an epoch): cutting the batch, the forward pass, the
     backward pass, the optimizer; within the two passes, the tower (and its matrix products alone)
-    and the wide part. And one serving request (the ``serving`` benchmark's): the feature transform,
-    the forward pass, and the tower's matrix products alone."""
+    and the wide part. And one serving request (the ``serving`` benchmark's): the feature transform
+    (within it the raw columns' tokens, the crosses, the numeric columns, the sparse matrices) and the
+    forward pass (within it the batch check, the tower, and the tower's matrix products alone)."""
     from wdnumpy import layers
     from wdnumpy.datasets import adult_spec, load_adult
+    from wdnumpy.features.spec import count_csr, wide_matrix
     from wdnumpy.tower import tower_backward, tower_forward
     from wdnumpy.train import wide_in_dtype
     train_columns, train_labels = load_adult("train")
@@ -136,16 +138,40 @@ def bench_breakdown(args) -> dict:
     model, spec, candidates = serving_setup()
     batch = spec.transform(candidates)
     weights = [model.params[f"deep.W{i}"] for i in range(1, len(model.hidden) + 1)] + [model.params["deep.w_out"]]
-    x = np.ones((len(batch), model.deep_input_dim))
+    record = {}
+    model._forward(batch, False, True, record)
+    deep_input = record["deep_input"]
+    raw = [name for name, c in spec.columns.items() if c.categorical and not c.parents]
+    crossed = [name for name, c in spec.columns.items() if c.parents]
+    tokens = {name: spec.tokens(name, candidates) for name in raw}
+    tokens.update({name: spec.tokens(name, candidates, dict(tokens)) for name in crossed})
+
+    def crosses():
+        for name in crossed:
+            spec.columns[name].tokens(candidates, [tokens[p] for p in spec.columns[name].parents])
+
+    def matrices():
+        wide_matrix([(tokens[name], offset) for name, offset in spec.wide_offsets().items()], len(batch), spec.wide_dim)
+        for name in spec.embeddings:
+            if spec.columns[name].multivalent:
+                count_csr(tokens[name].ids, tokens[name].indptr, (len(batch), spec.columns[name].size))
 
     def products():
-        out = x
+        out = deep_input
         for W in weights:
             out = out @ W
 
     serving = {"transform": timed(lambda: spec.transform(candidates), 50),
+               "transform: tokens of the raw categorical columns": timed(
+                   lambda: [spec.columns[name].tokens(candidates) for name in raw], 50),
+               "transform: crosses, from their columns' tokens": timed(crosses, 50),
+               "transform: numeric columns": timed(lambda: [spec.columns[n].values(candidates) for n in spec.continuous],
+                                                   50),
+               "transform: wide and bag matrices": timed(matrices, 50),
                "forward": timed(lambda: model.predict_proba(batch), 50),
-               "tower's matrix products alone": timed(products, 50)}
+               "forward: checking the batch": timed(lambda: model.check_batch(batch), 50),
+               "forward: tower": timed(lambda: tower_forward(model.tower, deep_input, model.params), 50),
+               "forward: tower's matrix products alone": timed(products, 50)}
     return {"benchmark": "breakdown", "adult_step_ms": {k: round(v, 4) for k, v in step.items()},
             "serving_request_ms": {k: round(1e3 * v, 4) for k, v in serving.items()}}
 
