@@ -647,6 +647,19 @@ def test_count_csr_counts_repeats_sorts_rows_and_keeps_64_bit_indices_when_neede
     assert small.indices.dtype == np.int32 and small.indptr.dtype == np.int32
     np.testing.assert_array_equal(small.toarray(), [[0, 1, 0, 0, 2, 0], [0] * 6, [1, 0, 1, 0, 0, 0]])
     assert small.indices.tolist() == [1, 4, 0, 2]
-    big = count_csr(np.array([2 ** 31 + 5, 3, 3]), np.array([0, 2, 3]), (2, 2 ** 32))
-    assert big.indices.dtype == np.int64
-    assert big.indices.tolist() == [3, 2 ** 31 + 5, 3] and big.data.tolist() == [1.0, 1.0, 1.0]
+    for width in (2 ** 31 + 10, 2 ** 32):
+        big = count_csr(np.array([2 ** 31 + 5, 3, 3]), np.array([0, 2, 3]), (2, width))
+        assert big.indices.dtype == np.int64
+        assert big.indices.tolist() == [3, 2 ** 31 + 5, 3] and big.data.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_wide_matrix_of_a_wide_space_past_2_to_the_31_keeps_exact_64_bit_columns():
+    """A hashed space of 2³² features (a transform needs no weights): columns above 2³¹ stay exact int64."""
+    from wdnumpy.features.spec import wide_matrix
+    from wdnumpy.features.tokens import Tokens
+    ids = np.array([2 ** 32 - 1, 7, 2 ** 31 + 3])
+    parts = [(Tokens(np.array([0, 1, 2]), np.array([5, 6]), np.zeros(2, np.uint64)), 0),
+             (Tokens(np.array([0, 2, 3]), ids - 16, np.zeros(3, np.uint64)), 16)]
+    wide = wide_matrix(parts, 2, 2 ** 32)
+    assert wide.indices.dtype == np.int64
+    assert wide.indices.tolist() == [5, 7, 2 ** 32 - 1, 6, 2 ** 31 + 3] and wide.indptr.tolist() == [0, 3, 5]

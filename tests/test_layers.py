@@ -146,7 +146,8 @@ def test_sum_by_index_sorts_every_16_bit_digit_of_large_indices(bits):
     # one must still be grouped and ordered, for tables of up to 2⁶² rows, given or not given the size
     rng = np.random.default_rng(bits)
     high = rng.integers(0, 2 ** bits, 200, dtype=np.int64) >> max(bits - 6, 0) << max(bits - 6, 0)
-    index = np.concatenate([high, high[::-1], high[:50] | 1])  # few distinct low digits, many repeats
+    each_bit = np.int64(1) << np.arange(bits, dtype=np.int64)  # a digit's every bit must be sorted on
+    index = np.concatenate([high, high[::-1], high[:50] | 1, each_bit[::-1], each_bit])  # many repeats
     values = rng.standard_normal((index.size, 2)) * 10.0 ** rng.integers(-8, 8, (index.size, 1))
     order = np.argsort(index, kind="stable")
     starts = np.flatnonzero(np.concatenate(([True], np.diff(index[order]) != 0)))
@@ -156,6 +157,13 @@ def test_sum_by_index_sorts_every_16_bit_digit_of_large_indices(bits):
             np.testing.assert_array_equal(rows, index[order][starts])
             assert rows.dtype == np.int64
             np.testing.assert_array_equal(sums, np.add.reduceat(values[order], starts, axis=0))
+
+
+def test_sum_by_index_sorts_the_top_row_of_a_table_one_past_a_16_bit_boundary():
+    # a table of 2¹⁶ + 1 rows: its last row, 65,536, needs a 17th bit, so a second pass of the sort
+    index = np.array([65_536, 3, 65_536, 0, 3])
+    rows, sums = layers.sum_by_index(index, np.array([1.0, 2.0, 4.0, 8.0, 16.0]), 2 ** 16 + 1)
+    assert rows.tolist() == [0, 3, 65_536] and sums.tolist() == [8.0, 18.0, 5.0]
 
 
 def test_sum_by_index_empty():
@@ -233,6 +241,15 @@ def test_forward_and_backward_leave_dout_and_inputs_untouched(name, rng):
     for result in results if isinstance(results, tuple) else (results,):
         if isinstance(result, np.ndarray):
             assert not np.shares_memory(result, dout), "a gradient aliases dout"
+
+
+def test_mean_pooling_of_a_one_item_bag_and_of_weights_below_one():
+    """A bag of total weight 1 is its one embedding, and one of total 0.5 is still a mean (only an empty
+    bag, of total 0, pools to 0)."""
+    E = np.arange(8.0).reshape(4, 2)
+    bags = sp.csr_matrix(np.array([[0, 0, 1, 0], [0, 0.25, 0, 0.25], [0, 0, 0, 0]]))
+    out, _ = layers.bag_embedding_forward(bags, E, "mean")
+    np.testing.assert_allclose(out, [[4, 5], [4, 5], [0, 0]])
 
 
 def test_mean_pooling_takes_bags_of_integer_counts():
