@@ -19,8 +19,9 @@ prints one row per module: mutants run, killed, survived, judged equivalent, and
 where the equivalent mutants are those listed, each with the reason, in
 ``benchmarks/mutmut-equivalent.txt``. That file also lists, with a reason beginning "killed by",
 the few mutants that only the tests left out of mutation runs (see ``MUTMUT_CONFIG``) can kill,
-each checked by hand: they count as killed. A timeout counts as killed (the mutant made the tests hang);
-a mutant no test reaches counts as survived. Survivors are listed by name; ``mutmut show <name>``
+each checked by hand: they count as killed. A timeout counts as killed (the mutant made the tests hang),
+and so does a crash (the test process killed by a signal, such as a segmentation fault in SciPy's C
+code fed indices the mutant left uninitialised); a mutant no test reaches counts as survived. Survivors are listed by name; ``mutmut show <name>``
 in the work folder prints a survivor's diff. ``--sample`` draws the same mutants for the same seed
 and the same code.
 """
@@ -96,14 +97,25 @@ def make_mutants(workdir: Path, max_children: int) -> None:
         raise SystemExit(f"mutmut could not make the mutants in {workdir}:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
 
 
+DETECTED = ("killed", "timeout", "crashed")  # statuses that count as killed
+
+
+def status_of_exit_code(code) -> str:
+    """What mutmut's exit code of a mutant's test run means (None: not run yet)."""
+    known = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", None: "not checked"}
+    if code in known:
+        return known[code]
+    if code in (24, -24, 36, 152, 255):
+        return "timeout"
+    return "crashed" if code < 0 else f"exit {code}"  # a negative code: the tests died by that signal
+
+
 def statuses(workdir: Path) -> dict:
     """Mutant name → status, from mutmut's result files in ``workdir/mutants``."""
     found = {}
     for meta in (workdir / "mutants").rglob("*.meta"):
         for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
-            found[name] = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
-                           None: "not checked"}.get(code, "timeout" if code in (24, -24, 36, 152, 255) else
-                                                    f"exit {code}")
+            found[name] = status_of_exit_code(code)
     return found
 
 
@@ -159,9 +171,9 @@ def report(found: dict, chosen: list) -> int:
         status = "killed" if name in killed_outside and status != "not checked" else status
         row = rows[module_of(name)]
         row["run"] += status != "not checked"
-        row["killed"] += status in ("killed", "timeout")
-        row["equivalent"] += status not in ("killed", "timeout", "not checked") and name in equivalent
-        row["survived"] += status not in ("killed", "timeout", "not checked") and name not in equivalent
+        row["killed"] += status in DETECTED
+        row["equivalent"] += status not in (*DETECTED, "not checked") and name in equivalent
+        row["survived"] += status not in (*DETECTED, "not checked") and name not in equivalent
     print(f"{'module':32} {'run':>5} {'killed':>7} {'surv.':>6} {'equiv.':>7} {'score':>7}")
     total, below = Counter(), 0
     for module in sorted(rows):
@@ -172,11 +184,11 @@ def report(found: dict, chosen: list) -> int:
         print(f"{module:32} {row['run']:5} {row['killed']:7} {row['survived']:6} {row['equivalent']:7} {score:7.1%}")
     score = total["killed"] / max(total["run"] - total["equivalent"], 1)
     print(f"{'all':32} {total['run']:5} {total['killed']:7} {total['survived']:6} {total['equivalent']:7} {score:7.1%}")
-    survivors = [n for n in chosen if found.get(n) not in ("killed", "timeout", "not checked", None)
+    survivors = [n for n in chosen if found.get(n) not in (*DETECTED, "not checked", None)
                  and n not in equivalent | killed_outside]
     if survivors:
         print("\nsurvived (not listed as equivalent):\n  " + "\n  ".join(survivors))
-    listed = [n for n in chosen if found.get(n) not in ("killed", "timeout", "not checked", None) and n in equivalent]
+    listed = [n for n in chosen if found.get(n) not in (*DETECTED, "not checked", None) and n in equivalent]
     if listed:  # an edit renumbers a function's mutants: these should still be the changes the file describes
         print("\nsurvived, listed as equivalent:\n  " + "\n  ".join(listed))
     return below
@@ -218,13 +230,13 @@ def main() -> int:
     earlier = {}
     for folder in args.after:
         for name, status in statuses(folder).items():
-            if status != "not checked" and earlier.get(name) not in ("killed", "timeout") \
+            if status != "not checked" and earlier.get(name) not in DETECTED \
                     and same_code(folder, name):
                 earlier[name] = status
     if args.after and not args.rest:  # the mutants the earlier runs judged, and all of functions edited since
         chosen = [n for n in chosen if earlier.get(n, "not checked") != "not checked"
                   or not same_code(args.after[-1], n)]
-    done = {n for n, status in earlier.items() if status in ("killed", "timeout")}
+    done = {n for n, status in earlier.items() if status in DETECTED}
     # a survivor judged equivalent (or killed outside mutation runs) keeps its verdict while its code is unchanged
     listed = set(earlier) & set.union(*listed_names())
     done |= listed
