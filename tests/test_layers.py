@@ -159,6 +159,16 @@ def test_sum_by_index_sorts_every_16_bit_digit_of_large_indices(bits):
             np.testing.assert_array_equal(sums, np.add.reduceat(values[order], starts, axis=0))
 
 
+def test_sum_by_index_takes_indices_of_every_integer_type():
+    # ids of a small vocabulary may come as int8 or uint16 (a Batch accepts any integer ids)
+    index = np.array([3, 1, 3, 0, 1, 3])
+    values = np.arange(6.0)
+    for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64):
+        for size in (None, 4, 1000):
+            rows, sums = layers.sum_by_index(index.astype(dtype), values, size)
+            assert rows.tolist() == [0, 1, 3] and sums.tolist() == [3.0, 5.0, 7.0], (dtype, size)
+
+
 def test_sum_by_index_sorts_the_top_row_of_a_table_one_past_a_16_bit_boundary():
     # a table of 2¹⁶ + 1 rows: its last row, 65,536, needs a 17th bit, so a second pass of the sort
     index = np.array([65_536, 3, 65_536, 0, 3])

@@ -76,7 +76,7 @@ def sum_by_index(index: np.ndarray, values: np.ndarray, size: int | None = None)
 
     Parameters
     ----------
-    index : (P,) int
+    index : (P,) int, non-negative
         Row each value belongs to (repeats allowed), in [0, size) when ``size`` is given.
     values : (P,) or (P, K)
     size : rows of the table (optional; without it the sort is used)
@@ -100,10 +100,11 @@ def sum_by_index(index: np.ndarray, values: np.ndarray, size: int | None = None)
     # one stable sort groups equal indices, each group in its original order. NumPy sorts 16-bit
     # integers stably by radix sort, in linear time (numpy.sort's notes), so the sort goes 16 bits at
     # a time from the lowest (a least-significant-digit radix sort): 2 passes for a table of 2³² rows
-    bits = int((index.max() if size is None else size - 1)).bit_length()
-    order = np.argsort((index & 0xFFFF).astype(np.uint16), kind="stable")
+    # (casting to uint16 keeps an integer's low 16 bits, whatever its type)
+    bits = int(index.max()).bit_length()
+    order = np.argsort(index.astype(np.uint16), kind="stable")
     for shift in range(16, bits, 16):
-        order = order[np.argsort(((index[order] >> shift) & 0xFFFF).astype(np.uint16), kind="stable")]
+        order = order[np.argsort((index[order] >> shift).astype(np.uint16), kind="stable")]
     ordered = index[order].astype(np.int64, copy=False)
     # each group starts where the sorted index changes
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
