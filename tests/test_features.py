@@ -440,6 +440,38 @@ def test_a_new_kind_needs_only_its_class_and_an_entry_in_the_kinds_table(monkeyp
     assert isinstance(spec.columns["n"], Column) and spec.embedding_fields()[0].vocab_size == 2
 
 
+class Modulo(Parity):
+    """A faulty kind: ids ``n mod 3`` for a declared size of 2, or one token too few in its indptr."""
+
+    kind = "modulo"
+
+    def __init__(self, name, short=False):
+        super().__init__(name)
+        self.short = short
+
+    def tokens(self, data, parents=()):
+        ids = data[self.source].astype(np.int64) % 3
+        tokens = Tokens.single(ids, stable_hash(ids.astype(str)))
+        if self.short:
+            tokens.indptr = tokens.indptr[:-1]
+        return tokens
+
+
+@pytest.mark.parametrize("role", ["wide", "embedding", "crossed"])
+def test_a_column_kind_whose_tokens_break_their_promise_is_named_before_any_matrix_is_built(role):
+    """Ids outside [0, size) would index another column's wide weights or past an embedding table, and
+    a short indptr would leave entries of the wide matrix unset: transform refuses both, naming the column."""
+    data = {"n": np.array(["3", "4", "5"]), "color": np.array(["red", "blue", "red"])}
+    for column, message in ((Modulo("n"), r"column 'n' \(modulo\): tokens\(\) gave id 2, outside \[0, 2\)"),
+                            (Modulo("n", short=True), r"column 'n' \(modulo\): tokens\(\) gave indptr of shape \(3,\)")):
+        columns = [column, Categorical("color"), Crossed("n_x_color", ["n", "color"], buckets=31)]
+        roles = {"wide": {"wide": ["n"]}, "embedding": {"embeddings": {"n": 2}},
+                 "crossed": {"wide": ["n_x_color"]}}[role]
+        spec = FeatureSpec(columns, **roles).fit(data)
+        with pytest.raises(ValueError, match=message):
+            spec.transform(data)
+
+
 def test_public_names_stay_importable_from_wdnumpy_features():
     import wdnumpy.features as features
     for name in ("Bucketized", "Categorical", "Crossed", "FeatureSpec", "Hashed", "Multivalent", "Numeric",

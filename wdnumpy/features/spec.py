@@ -62,6 +62,23 @@ def count_csr(indices: np.ndarray, indptr: np.ndarray, shape: tuple) -> sp.csr_m
     return matrix
 
 
+def check_tokens(tokens: Tokens, n: int, column) -> Tokens:
+    """``tokens`` if they are N rows of ids in [0, column.size), else a ValueError naming the column.
+
+    The library's column kinds always pass; the check guards the matrices built from a new
+    kind's tokens, whose ids index its block of wide weights and the rows of its embedding table.
+    """
+    indptr, ids = tokens.indptr, tokens.ids
+    who = f"column {column.name!r} ({column.kind})"
+    if indptr.shape != (n + 1,) or indptr[0] != 0 or indptr[-1] != ids.size:
+        raise ValueError(f"{who}: tokens() gave indptr of shape {indptr.shape} from {indptr[:1]} to "
+                         f"{indptr[-1:]} for {ids.size} ids; expected shape ({n + 1},) from 0 to {ids.size}")
+    if ids.size and (ids.min() < 0 or ids.max() >= column.size):
+        bad = ids[(ids < 0) | (ids >= column.size)][0]
+        raise ValueError(f"{who}: tokens() gave id {bad}, outside [0, {column.size}) (its size)")
+    return tokens
+
+
 class FeatureSpec:
     """Which columns feed the wide part and which the deep part, fitted on training data.
 
@@ -163,7 +180,7 @@ class FeatureSpec:
         if name not in cache:
             column = self.columns[name]
             parents = [self.tokens(p, data, cache) for p in column.parents]
-            cache[name] = column.tokens(data, parents)
+            cache[name] = check_tokens(column.tokens(data, parents), count_rows(data), column)
         return cache[name]
 
     def transform(self, data, labels=None, weights=None) -> Batch:
