@@ -499,6 +499,18 @@ def test_an_os_error_is_one_line_naming_its_file(monkeypatch, capsys):
     assert code == 1 and stderr == "error: /data/locked.csv: Permission denied\n"
 
 
+def test_an_os_error_without_a_file_is_its_own_message(monkeypatch, capsys):
+    """An OSError that names no file (a full disk while writing) prints its message, not ': reason'."""
+    from wdnumpy import cli
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "iter_csv", full)
+    code, _, stderr = run_here(capsys, "spec", "--csv", "/data/big.csv")
+    assert code == 1 and stderr == "error: [Errno 28] No space left on device\n"
+
+
 def test_parsed_values_have_their_types(capsys):
     from wdnumpy.cli import build_parser
     from wdnumpy.splits import parse_split

@@ -317,7 +317,7 @@ def main(argv=None) -> int:
             pass
         return 0
     except (ValueError, OSError) as error:  # bad files and values: one line, not a traceback
-        message = str(error) if isinstance(error, ValueError) else f"{getattr(error, 'filename', '') or ''}: " \
-            f"{error.strerror or error}"
+        named = isinstance(error, OSError) and error.filename
+        message = f"{error.filename}: {error.strerror or error}" if named else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 1
