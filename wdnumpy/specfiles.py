@@ -66,7 +66,8 @@ def draft_spec(columns, label: str | None = None, embedding_dim: int = 8) -> dic
 
     - a column whose values are all numbers → numeric (CDF quantiles), fed to the deep part,
       unless its name ends in "id" and its values are whole numbers (an id: treated as text);
-    - text whose values mostly hold one of ``| ; ,`` → multivalent with that separator;
+    - text of which at least 30% of the present values hold one of ``| ; ,`` (tried in that order)
+      → multivalent with that separator;
     - text with at most :data:`MAX_VOCABULARY` distinct values → categorical;
     - other text → hashed into a power of two of about twice as many buckets;
     every id column goes to the wide part and gets an embedding. Crosses are left
