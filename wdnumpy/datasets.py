@@ -212,8 +212,9 @@ class AppWorld:
 
 
 def _draw_bags(rng, n_users: int, category: np.ndarray, popularity: np.ndarray, n_categories: int) -> np.ndarray:
-    """(n_users, A) installed bags: 1 + Poisson(4) apps drawn by a Dirichlet(0.5) category preference
-    and popularity (Gumbel top-k, without replacement)."""
+    """(n_users, A) installed bags: 1 + Poisson(4) apps each, without replacement, drawn with weights
+    exp(2 · log(π_u[category] + 0.001) + popularity), π_u a user's Dirichlet(0.5) category preference
+    (the Gumbel top-k trick: the bag is the apps of largest score + Gumbel noise)."""
     n_apps = category.size
     preference = np.log(rng.dirichlet(np.full(n_categories, 0.5), n_users) + 1e-3)
     bag_size = np.minimum(1 + rng.poisson(4, n_users), n_apps)
