@@ -283,3 +283,16 @@ def test_validate_checks_the_deep_parts_only_when_the_model_has_them():
     b = valid_batch(categorical={"other": np.zeros(4, dtype=int)}, wide=None, continuous=None)
     assert b.validate() == 4
     assert valid_batch(continuous=None).validate(5, FIELDS) == 4
+
+
+def test_a_slice_of_a_batch_keeps_its_sparse_parts_kind():
+    """take() of a slice and of an index array give the same kind of sparse part as came in: a SciPy
+    csr_array stays a csr_array (whose * is elementwise), a csr_matrix a csr_matrix."""
+    dense = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]])
+    for kind in (sp.csr_array, sp.csr_matrix):
+        batch = Batch(wide=kind(dense), categorical={"bag": kind(dense)}, labels=np.array([0.0, 1.0, 1.0]))
+        for rows in (slice(1, 3), np.array([1, 2])):
+            part = batch.take(rows)
+            for matrix in (part.wide, part.categorical["bag"]):
+                assert type(matrix) is kind, (kind, rows)
+                np.testing.assert_array_equal(matrix.toarray(), dense[1:3])

@@ -243,8 +243,8 @@ def _rows(values, rows):
         stop = max(start, stop)
         indptr = values.indptr[start:stop + 1]
         first, last = indptr[0], indptr[-1]
-        return sp.csr_matrix((values.data[first:last], values.indices[first:last], indptr - first),
-                             shape=(stop - start, values.shape[1]), copy=False)
+        return type(values)((values.data[first:last], values.indices[first:last], indptr - first),
+                            shape=(stop - start, values.shape[1]), copy=False)  # a csr_array stays one
     if isinstance(values, np.ndarray) and isinstance(rows, np.ndarray) and rows.dtype.kind in "iu":
         return values.take(rows, axis=0)
     return values[rows]
