@@ -441,35 +441,48 @@ def test_a_new_kind_needs_only_its_class_and_an_entry_in_the_kinds_table(monkeyp
 
 
 class Modulo(Parity):
-    """A faulty kind: ids ``n mod 3`` for a declared size of 2, or one token too few in its indptr."""
+    """A faulty kind: ids ``n mod 3`` for a declared size of 2, or (``fault``) row pointers that are
+    one too many, start past 0 or end before the last id."""
 
     kind = "modulo"
 
-    def __init__(self, name, short=False):
+    def __init__(self, name, fault=None):
         super().__init__(name)
-        self.short = short
+        self.fault = fault
 
     def tokens(self, data, parents=()):
         ids = data[self.source].astype(np.int64) % 3
         tokens = Tokens.single(ids, stable_hash(ids.astype(str)))
-        if self.short:
-            tokens.indptr = tokens.indptr[:-1]
+        if self.fault == "extra row":
+            tokens.indptr = np.insert(tokens.indptr, 1, 0)
+        elif self.fault is not None:
+            tokens.ids %= 2
+            tokens.indptr[0 if self.fault == "start" else -1] = 1 if self.fault == "start" else 2
         return tokens
 
 
 @pytest.mark.parametrize("role", ["wide", "embedding", "crossed"])
 def test_a_column_kind_whose_tokens_break_their_promise_is_named_before_any_matrix_is_built(role):
     """Ids outside [0, size) would index another column's wide weights or past an embedding table, and
-    a short indptr would leave entries of the wide matrix unset: transform refuses both, naming the column."""
+    row pointers that do not match the ids would leave entries of the wide matrix unset: transform
+    refuses both, naming the column and what came."""
     data = {"n": np.array(["3", "4", "5"]), "color": np.array(["red", "blue", "red"])}
-    for column, message in ((Modulo("n"), r"column 'n' \(modulo\): tokens\(\) gave id 2, outside \[0, 2\)"),
-                            (Modulo("n", short=True), r"column 'n' \(modulo\): tokens\(\) gave indptr of shape \(3,\)")):
-        columns = [column, Categorical("color"), Crossed("n_x_color", ["n", "color"], buckets=31)]
+    expected = "expected shape (4,) from 0 to 3"
+    cases = {None: "column 'n' (modulo): tokens() gave id 2, outside [0, 2) (its size)",
+             "extra row": f"column 'n' (modulo): tokens() gave row pointers of shape (5,) (from 0 to 3) for 3 rows "
+                          f"and 3 ids; {expected}",
+             "start": f"column 'n' (modulo): tokens() gave row pointers of shape (4,) (from 1 to 3) for 3 rows and "
+                      f"3 ids; {expected}",
+             "end": f"column 'n' (modulo): tokens() gave row pointers of shape (4,) (from 0 to 2) for 3 rows and "
+                    f"3 ids; {expected}"}
+    for fault, message in cases.items():
+        columns = [Modulo("n", fault), Categorical("color"), Crossed("n_x_color", ["n", "color"], buckets=31)]
         roles = {"wide": {"wide": ["n"]}, "embedding": {"embeddings": {"n": 2}},
                  "crossed": {"wide": ["n_x_color"]}}[role]
         spec = FeatureSpec(columns, **roles).fit(data)
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ValueError) as error:
             spec.transform(data)
+        assert str(error.value) == message, fault
 
 
 def test_public_names_stay_importable_from_wdnumpy_features():

@@ -71,8 +71,9 @@ def check_tokens(tokens: Tokens, n: int, column) -> Tokens:
     indptr, ids = tokens.indptr, tokens.ids
     who = f"column {column.name!r} ({column.kind})"
     if indptr.shape != (n + 1,) or indptr[0] != 0 or indptr[-1] != ids.size:
-        raise ValueError(f"{who}: tokens() gave indptr of shape {indptr.shape} from {indptr[:1]} to "
-                         f"{indptr[-1:]} for {ids.size} ids; expected shape ({n + 1},) from 0 to {ids.size}")
+        ends = f"from {indptr.flat[0]} to {indptr.flat[-1]}" if indptr.size else "none"
+        raise ValueError(f"{who}: tokens() gave row pointers of shape {indptr.shape} ({ends}) for {n} rows and "
+                         f"{ids.size} ids; expected shape ({n + 1},) from 0 to {ids.size}")
     if ids.size and (ids.min() < 0 or ids.max() >= column.size):
         bad = ids[(ids < 0) | (ids >= column.size)][0]
         raise ValueError(f"{who}: tokens() gave id {bad}, outside [0, {column.size}) (its size)")
