@@ -576,3 +576,31 @@ def test_a_missing_bag_column_names_the_column_that_reads_it_and_its_source():
     with pytest.raises(ValueError, match=re.escape("column 'apps': unknown column 'installed'; "
                                                    "the data has columns ['other']")):
         col.tokens({"other": np.array(["a"])})
+
+
+def test_a_column_read_as_bytes_means_what_the_same_text_means():
+    """Bytes (an 'S' array, or bytes objects in an object array or in bag lists) are decoded as UTF-8:
+    the same ids, bags, hashes and crosses as the text, and the same draft spec."""
+    from wdnumpy.features import Categorical, Crossed, FeatureSpec, Hashed, Multivalent
+    from wdnumpy.specfiles import draft_spec
+    text = {"city": np.array(["Zürich", "Oslo", "Zürich", ""]), "apps": np.array(["a|b", "c", "", "b|b"]),
+            "tag": np.array(["x", "y", "x", "z"])}
+    as_bytes = {"city": np.array([v.encode() for v in text["city"]]),
+                "apps": [[b"a", b"b"], [b"c"], None, [b"b", b"b"]],
+                "tag": np.array([v.encode() for v in text["tag"]], dtype=object)}
+    joined = dict(as_bytes, apps=np.array([v.encode() for v in text["apps"]], dtype=object))
+
+    def spec():
+        return FeatureSpec([Categorical("city"), Multivalent("apps"), Hashed("tag_hash", "tag", buckets=64),
+                            Crossed("city_x_apps", ["city", "apps"], buckets=64)],
+                           wide=["city", "tag_hash", "city_x_apps"], embeddings={"apps": 2, "city": 2})
+
+    from_text = spec().fit(text)
+    for data in (as_bytes, joined):
+        from_bytes = spec().fit(data)
+        assert from_bytes.columns["city"].vocabulary == from_text.columns["city"].vocabulary == ["Oslo", "Zürich"]
+        assert from_bytes.columns["apps"].vocabulary == ["a", "b", "c"]
+        a, b = from_text.transform(text), from_bytes.transform(data)
+        assert (a.wide != b.wide).nnz == 0 and (a.categorical["apps"] != b.categorical["apps"]).nnz == 0
+        np.testing.assert_array_equal(a.categorical["city"], b.categorical["city"])
+    assert draft_spec({"city": as_bytes["city"]}) == draft_spec({"city": text["city"]})

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import FeatureSpec, as_columns, missing_mask
+from .features import FeatureSpec, as_columns, as_text, missing_mask
 from .files import atomic_write
 
 SEPARATORS = ("|", ";", ",")
@@ -82,7 +82,7 @@ def draft_spec(columns, label: str | None = None, embedding_dim: int = 8) -> dic
     for name, values in columns.items():
         if name == label:
             continue
-        text = np.asarray(values).astype(str)
+        text = as_text(values)
         present = text[~missing_mask(text)]
         if present.size == 0:
             continue

@@ -6,7 +6,7 @@ or a string joined by ``"|"``. This module reads such values and says, naming
 the column and the row, what is wrong with a bad one:
 
 - :data:`MISSING` and :func:`missing_mask` — which values count as missing;
-- :func:`as_text` — categorical values as strings (missing → "");
+- :func:`as_text` — categorical values as strings (missing → "", bytes decoded as UTF-8);
 - :func:`parse_numbers` — numbers, with a fill value for missing ones;
 - :func:`split_bags` — the bags of a multivalent column;
 - :func:`raw_column` and :func:`count_rows` — looking a column up, and checking
@@ -79,12 +79,20 @@ def count_rows(data) -> int:
     return n
 
 
+def text_of(value) -> str:
+    """One raw value as text: bytes decoded as UTF-8 (an invalid byte becomes U+FFFD), anything else by str()."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 def as_text(values) -> np.ndarray:
-    """Raw categorical values as a str array; None and NaN become "" (missing)."""
+    """Raw categorical values as a str array; None and NaN become "" (missing), bytes are decoded
+    as UTF-8 (a column read as bytes means the same as one read as text)."""
     values = np.asarray(values)
     if values.dtype.kind == "O":
-        return np.array(["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in values],
+        return np.array(["" if v is None or (isinstance(v, float) and v != v) else text_of(v) for v in values],
                         dtype=str)
+    if values.dtype.kind == "S":
+        return np.char.decode(values, "utf-8", "replace")
     text = values.astype(str)
     if values.dtype.kind == "f":
         text[np.isnan(values)] = ""
@@ -148,7 +156,9 @@ def split_bags_once(values, separator: str = "|"):
     A user's installed apps repeat on every candidate scored for that user, and on every
     training row of that user: their tokens are split, and can be looked up, once.
     """
-    if not (isinstance(values, np.ndarray) and values.dtype.kind in "US" and values.ndim == 1):
+    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
+        values = as_text(values)
+    if not (isinstance(values, np.ndarray) and values.dtype.kind == "U" and values.ndim == 1):
         lengths, tokens = _split_each(values, separator)
         return lengths, tokens, np.arange(tokens.size)
     # a run of equal rows (one user's rows) costs one comparison per row, not a place in the sort
@@ -166,7 +176,7 @@ def split_bags_once(values, separator: str = "|"):
 def _split_each(values, separator: str):
     """:func:`split_bags` row by row."""
     rows = [v if isinstance(v, (list, tuple, np.ndarray))
-            else ([] if v is None or str(v) in MISSING else str(v).split(separator)) for v in values]
+            else ([] if v is None or text_of(v) in MISSING else text_of(v).split(separator)) for v in values]
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    flat = np.array([str(x) for r in rows for x in r], dtype=str)
+    flat = np.array([text_of(x) for r in rows for x in r], dtype=str)
     return lengths, flat
