@@ -442,7 +442,7 @@ def test_a_new_kind_needs_only_its_class_and_an_entry_in_the_kinds_table(monkeyp
 
 class Modulo(Parity):
     """A faulty kind: ids ``n mod 3`` for a declared size of 2, or (``fault``) row pointers that are
-    one too many, start past 0 or end before the last id."""
+    one too many, start past 0, end before the last id or are missing."""
 
     kind = "modulo"
 
@@ -455,6 +455,8 @@ class Modulo(Parity):
         tokens = Tokens.single(ids, stable_hash(ids.astype(str)))
         if self.fault == "extra row":
             tokens.indptr = np.insert(tokens.indptr, 1, 0)
+        elif self.fault == "no rows":
+            tokens.indptr = tokens.indptr[:0]
         elif self.fault is not None:
             tokens.ids %= 2
             tokens.indptr[0 if self.fault == "start" else -1] = 1 if self.fault == "start" else 2
@@ -474,7 +476,9 @@ def test_a_column_kind_whose_tokens_break_their_promise_is_named_before_any_matr
              "start": f"column 'n' (modulo): tokens() gave row pointers of shape (4,) (from 1 to 3) for 3 rows and "
                       f"3 ids; {expected}",
              "end": f"column 'n' (modulo): tokens() gave row pointers of shape (4,) (from 0 to 2) for 3 rows and "
-                    f"3 ids; {expected}"}
+                    f"3 ids; {expected}",
+             "no rows": f"column 'n' (modulo): tokens() gave row pointers of shape (0,) (none) for 3 rows and 3 ids; "
+                        f"{expected}"}
     for fault, message in cases.items():
         columns = [Modulo("n", fault), Categorical("color"), Crossed("n_x_color", ["n", "color"], buckets=31)]
         roles = {"wide": {"wide": ["n"]}, "embedding": {"embeddings": {"n": 2}},
