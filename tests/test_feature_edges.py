@@ -588,7 +588,7 @@ def test_a_column_read_as_bytes_means_what_the_same_text_means():
     as_bytes = {"city": np.array([v.encode() for v in text["city"]]),
                 "apps": [[b"a", b"b"], [b"c"], None, [b"b", b"b"]],
                 "tag": np.array([v.encode() for v in text["tag"]], dtype=object)}
-    joined = dict(as_bytes, apps=np.array([v.encode() for v in text["apps"]], dtype=object))
+    joined = dict(as_bytes, apps=np.array([v.encode() for v in text["apps"]]))  # an 'S' array of joined bags
 
     def spec():
         return FeatureSpec([Categorical("city"), Multivalent("apps"), Hashed("tag_hash", "tag", buckets=64),
@@ -604,3 +604,15 @@ def test_a_column_read_as_bytes_means_what_the_same_text_means():
         assert (a.wide != b.wide).nnz == 0 and (a.categorical["apps"] != b.categorical["apps"]).nnz == 0
         np.testing.assert_array_equal(a.categorical["city"], b.categorical["city"])
     assert draft_spec({"city": as_bytes["city"]}) == draft_spec({"city": text["city"]})
+
+
+def test_bytes_that_are_not_utf8_become_the_replacement_character_wherever_they_come():
+    """An invalid UTF-8 byte is read as U+FFFD, the same way in an 'S' array, in bytes objects and in bags:
+    the value is kept (and looked up alike at training and prediction time), not an error."""
+    from wdnumpy.features import as_text, split_bags
+    bad = b"caf\xe9"
+    for values in (np.array([bad, b"ok"]), np.array([bad, b"ok"], dtype=object)):
+        assert as_text(values).tolist() == ["caf\ufffd", "ok"]
+    for bags in (np.array([bad + b"|x", b"ok"]), np.array([bad + b"|x", b"ok"], dtype=object), [[bad, b"x"], [b"ok"]]):
+        lengths, flat = split_bags(bags)
+        assert lengths.tolist() == [2, 1] and flat.tolist() == ["caf\ufffd", "x", "ok"]

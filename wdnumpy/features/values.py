@@ -156,9 +156,7 @@ def split_bags_once(values, separator: str = "|"):
     A user's installed apps repeat on every candidate scored for that user, and on every
     training row of that user: their tokens are split, and can be looked up, once.
     """
-    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
-        values = as_text(values)
-    if not (isinstance(values, np.ndarray) and values.dtype.kind == "U" and values.ndim == 1):
+    if not (isinstance(values, np.ndarray) and values.dtype.kind in "US" and values.ndim == 1):
         lengths, tokens = _split_each(values, separator)
         return lengths, tokens, np.arange(tokens.size)
     # a run of equal rows (one user's rows) costs one comparison per row, not a place in the sort
