@@ -1,8 +1,8 @@
 """Raw values: what the loaders hand over, before any feature column sees it.
 
-Raw data is a mapping ``column name → (N,) array`` of strings or numbers, as
-:mod:`wdnumpy.datasets` returns it; a multivalent column holds a list per row
-or a string joined by ``"|"``. This module reads such values and says, naming
+Raw data is a mapping ``column name → (N,) array`` of strings (or bytes, read
+as UTF-8 text) or numbers, as :mod:`wdnumpy.datasets` returns it; a multivalent
+column holds a list per row or a string joined by ``"|"``. This module reads such values and says, naming
 the column and the row, what is wrong with a bad one:
 
 - :data:`MISSING` and :func:`missing_mask` — which values count as missing;
