@@ -99,7 +99,7 @@ def sum_by_index(index: np.ndarray, values: np.ndarray, size: int | None = None)
         return rows.astype(np.int64, copy=False), sums[rows].astype(values.dtype, copy=False)
     # one stable sort groups equal indices, each group in its original order. NumPy sorts 16-bit
     # integers stably by radix sort, in linear time (numpy.sort's notes), so the sort goes 16 bits at
-    # a time from the lowest (a least-significant-digit radix sort): 2 passes for a table of 2³² rows
+    # a time from the lowest (a least-significant-digit radix sort): 2 passes for indices below 2³²
     # (casting to uint16 keeps an integer's low 16 bits, whatever its type)
     bits = int(index.max()).bit_length()
     order = np.argsort(index.astype(np.uint16), kind="stable")
