@@ -150,7 +150,7 @@ BUGS = [
         "crossed.ids = hashed",
         "with oov_bucket=True a cross with an unseen part is hashed like a seen one, not sent to id 0"),
     Bug("features-missing-bag-not-empty", "wdnumpy/features/values.py",
-        "[] if v is None or str(v) in MISSING else",
+        "[] if v is None or text_of(v) in MISSING else",
         "[] if v is None else",
         "a missing bag ('' or '?') becomes a bag holding that one value instead of an empty bag"),
 
